@@ -1,0 +1,121 @@
+"""kaphila_flow: script phone calls on the Kaphila voice API as plain coroutines.
+
+async def flow(call: Call) -> str:
+    await call.say("Welcome.")
+    return await call.gather("Press 1 for sales, 2 for support.", num_digits=1)
+"""
+
+from . import events
+from ._call import Call
+from ._clock import Clock, SystemClock, VirtualClock
+from ._commands import (
+    BatchCall,
+    Command,
+    ForwardCall,
+    ForwardReply,
+    Gather,
+    GatherReply,
+    Hangup,
+    HangupReply,
+    MakeCall,
+    MakeCallReply,
+    Play,
+    PlaybackReply,
+    StopRecording,
+    StopRecordingReply,
+    Voice,
+)
+from ._config import Settings
+from ._events import Event, parse_event
+from ._exceptions import (
+    ApiError,
+    AuthenticationError,
+    BadRequest,
+    CallEnded,
+    CallNotFound,
+    ConfigurationError,
+    ConnectError,
+    FlowError,
+    GatherFailed,
+    InsufficientCredits,
+    InvalidEvent,
+    InvalidNumber,
+    KaphilaError,
+    MalformedResponse,
+    MenuFailed,
+    NetworkError,
+    NoTrunks,
+    OriginationFailed,
+    RateLimited,
+    ServerError,
+    Timeout,
+    TransportError,
+    WebhookRejected,
+)
+from ._numbers import normalize_number
+from ._result import CallResult, CallStatus, TranscriptEntry
+from ._runtime import CallHandle, DeadLetter, Flow, Runtime
+from ._session import Delivery
+from ._transport import Transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadRequest",
+    "BatchCall",
+    "Call",
+    "CallEnded",
+    "CallHandle",
+    "CallNotFound",
+    "CallResult",
+    "CallStatus",
+    "Clock",
+    "Command",
+    "ConfigurationError",
+    "ConnectError",
+    "DeadLetter",
+    "Delivery",
+    "Event",
+    "Flow",
+    "FlowError",
+    "ForwardCall",
+    "ForwardReply",
+    "Gather",
+    "GatherFailed",
+    "GatherReply",
+    "Hangup",
+    "HangupReply",
+    "InsufficientCredits",
+    "InvalidEvent",
+    "InvalidNumber",
+    "KaphilaError",
+    "MakeCall",
+    "MakeCallReply",
+    "MalformedResponse",
+    "MenuFailed",
+    "NetworkError",
+    "NoTrunks",
+    "OriginationFailed",
+    "Play",
+    "PlaybackReply",
+    "RateLimited",
+    "Runtime",
+    "ServerError",
+    "Settings",
+    "StopRecording",
+    "StopRecordingReply",
+    "SystemClock",
+    "Timeout",
+    "TranscriptEntry",
+    "Transport",
+    "TransportError",
+    "VirtualClock",
+    "Voice",
+    "WebhookRejected",
+    "events",
+    "normalize_number",
+    "parse_event",
+    "__version__",
+]

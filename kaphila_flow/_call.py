@@ -1,0 +1,342 @@
+"""``Call``: the handle a flow gets, one method per thing a call can do."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _events as ev
+from . import _prompts
+from ._commands import Command, ForwardCall, Gather, Hangup, Play, PlayTo, StopRecording, Voice
+from ._exceptions import CallEnded, CallNotFound, GatherFailed
+from ._model import KEYS, SpeechTiming
+from ._numbers import normalize_number
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+    from ._session import CallSession
+
+__all__ = ["Call", "KeyStream"]
+
+logger = logging.getLogger("kaphila_flow.call")
+R = TypeVar("R")
+T = TypeVar("T")
+E = TypeVar("E", bound=ev.Event)
+
+_GATHER_OUTCOMES: tuple[type[ev.Event], ...] = (
+    ev.GatherComplete,
+    ev.GatherTimeout,
+    ev.GatherFailed,
+)
+_GATHER_NOISE: tuple[type[ev.Event], ...] = (*_GATHER_OUTCOMES, ev.GatherProgress, ev.GatherStarted)
+_ESTIMATE = SpeechTiming()
+
+
+def _check_keys(name: str, value: str | None, *, single: bool = False) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or any(k not in KEYS for k in value):
+        raise ValueError(f"{name} must be telephone keys (0-9, * and #), not {value!r}")
+    if single and len(value) != 1:
+        raise ValueError(f"{name} must be a single key, not {value!r}")
+
+
+class KeyStream:
+    """The keys a caller presses, one ``str`` at a time."""
+
+    __slots__ = ("_call", "_timeout")
+
+    def __init__(self, call: Call, timeout: float | None) -> None:
+        self._call = call
+        self._timeout = timeout
+
+    def __aiter__(self) -> KeyStream:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            try:
+                event = await self._call.wait_for(ev.DtmfReceived, timeout=self._timeout)
+            except TimeoutError:
+                raise StopAsyncIteration from None
+            if event.digit:
+                return event.digit
+
+
+class Call:
+    """One live call, as a flow sees it.
+
+    Every method raises ``CallEnded`` once the call is over, at once and without
+    sending anything. Timeouts are seconds.
+    """
+
+    __slots__ = ("_runtime", "_session", "data")
+
+    def __init__(
+        self, runtime: Runtime, session: CallSession, data: Mapping[str, Any] | None = None
+    ) -> None:
+        self._runtime = runtime
+        self._session = session
+        #: Extra values given when the call was placed (e.g. a campaign's CSV columns).
+        self.data: Mapping[str, Any] = dict(data or {})
+
+    def __repr__(self) -> str:
+        state = "ended" if self._session.ended else "live"
+        return f"<Call {self.id} to {self.number} ({state})>"
+
+    # -- what the call is ------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._session.call_id or ""
+
+    @property
+    def number(self) -> str:
+        return self._session.number
+
+    @property
+    def caller_id(self) -> str | None:
+        return self._runtime._caller_id_for(self._session)
+
+    @property
+    def amd(self) -> ev.Amd | None:
+        """Answering machine detection from ``call.answered`` (with ``use_amd=True``)."""
+        return self._session.amd
+
+    @property
+    def digits(self) -> str:
+        """The digits the last ``gather`` returned."""
+        return self._session.last_digits
+
+    @property
+    def ended(self) -> bool:
+        return self._session.ended
+
+    # -- steps -----------------------------------------------------------------------
+
+    async def say(self, text: str, *, voice: str | None = None, play_to: PlayTo = "bridge") -> None:
+        """Speak ``text`` (``/voice``); returns once it has been played."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("say() needs some text to speak")
+        self._check_live()
+        self._session.note("said", text)
+        await self._send(Voice(self.id, text, play_to, voice_name=voice), f"saying {text!r}")
+
+    async def play(self, file: str, *, play_to: PlayTo = "bridge") -> None:
+        """Play a sound file stored on Kaphila (``/play``), e.g. ``custom/welcome``."""
+        if not isinstance(file, str) or not file.strip():
+            raise ValueError("play() needs the name of a sound file")
+        self._check_live()
+        self._session.note("played", file)
+        await self._send(Play(self.id, file, play_to), f"playing {file!r}")
+
+    async def gather(
+        self,
+        text: str | None = None,
+        *,
+        num_digits: int = 1,
+        timeout: float = 10.0,
+        finish_on_key: str | None = None,
+        valid_digits: str | None = None,
+        play_to: PlayTo = "bridge",
+        sensitive: bool = False,
+    ) -> str:
+        """Play ``text`` (if any) and collect up to ``num_digits`` keys.
+
+        Returns the digits of ``gather.complete``; on ``gather.timeout`` the digits
+        entered before it (``""`` for none). Raises ``GatherFailed`` on ``gather.failed``.
+        If no outcome arrives, returns what ``gather.progress`` reported once the prompt,
+        ``timeout`` and the runtime's grace period have passed.
+        """
+        if isinstance(num_digits, bool) or not isinstance(num_digits, int) or num_digits < 1:
+            raise ValueError(f"num_digits must be a whole number of at least 1, not {num_digits!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        _check_keys("finish_on_key", finish_on_key, single=True)
+        _check_keys("valid_digits", valid_digits)
+        self._check_live()
+        session = self._session
+        session.discard(*_GATHER_NOISE)  # outcomes of an earlier gather are stale now
+        session.gather_progress = ""
+        # Stays set after this gather: its dtmf.received may still arrive late.
+        session.sensitive = sensitive
+        if text:
+            session.note("prompt", text)
+        command = Gather(
+            self.id,
+            text=text,
+            num_digits=num_digits,
+            timeout=float(timeout),
+            finish_on_key=finish_on_key,
+            valid_digits=valid_digits,
+            play_to=play_to,
+        )
+        what = f"the caller's keys for gather {text!r}" if text else "the caller's keys"
+        await self._send(command, f"Kaphila to start gathering ({text!r})")
+        prompt = _ESTIMATE.duration(text) if text else 0.0
+        until = self._runtime.clock.now() + prompt + timeout + self._runtime.gather_grace
+        outcome = await session.next_event(_GATHER_OUTCOMES, until=until, waiting_for=what)
+        if outcome is None:
+            digits = session.gather_progress
+            logger.warning(
+                "call %s: no gather outcome arrived within the timeout and grace period", self.id
+            )
+        elif isinstance(outcome, ev.GatherFailed):
+            raise GatherFailed(self.id, outcome.reason or "no reason given")
+        else:
+            assert isinstance(outcome, (ev.GatherComplete, ev.GatherTimeout))
+            digits = outcome.digits
+        session.last_digits = digits
+        return digits
+
+    async def menu(
+        self,
+        prompt: str,
+        options: Mapping[str, T],
+        *,
+        tries: int = 3,
+        timeout: float = 5.0,
+        invalid: str | None = _prompts.INVALID,
+        no_input: str | None = _prompts.NO_INPUT,
+        failure: str | None = _prompts.FAILURE,
+        reprompt: str | None = None,
+    ) -> T:
+        """Ask until the caller presses one of ``options``' keys; return its value.
+
+        Barge-in: the prompt goes in the ``/gather`` itself. A wrong key plays
+        ``invalid``, silence plays ``no_input``, each before the prompt (or
+        ``reprompt``) again; after ``tries`` gathers, ``failure`` plays and
+        ``MenuFailed`` is raised.
+        """
+        return await _prompts.menu(
+            self,
+            prompt,
+            options,
+            tries=tries,
+            timeout=timeout,
+            invalid=invalid,
+            no_input=no_input,
+            failure=failure,
+            reprompt=reprompt,
+        )
+
+    async def ask(
+        self,
+        prompt: str,
+        *,
+        max_digits: int,
+        finish_on_key: str | None = "#",
+        validate: Callable[[str], bool] | None = None,
+        tries: int = 3,
+        timeout: float = 10.0,
+        invalid: str | None = "Sorry, that entry is not valid.",
+        no_input: str | None = "Sorry, I did not get your entry.",
+        failure: str | None = _prompts.FAILURE,
+        reprompt: str | None = None,
+        sensitive: bool = False,
+    ) -> str:
+        """Free entry (a PIN, an account number) with an optional validator and retries.
+
+        ``sensitive=True`` keeps the keys out of logs, the transcript (masked) and
+        exception messages.
+        """
+        return await _prompts.ask(
+            self,
+            prompt,
+            max_digits=max_digits,
+            finish_on_key=finish_on_key,
+            validate=validate,
+            tries=tries,
+            timeout=timeout,
+            invalid=invalid,
+            no_input=no_input,
+            failure=failure,
+            reprompt=reprompt,
+            sensitive=sensitive,
+        )
+
+    async def confirm(
+        self, prompt: str, *, yes: str = "1", no: str = "2", tries: int = 3, timeout: float = 5.0
+    ) -> bool:
+        """A yes/no question on two keys; ``True`` for ``yes``."""
+        return await _prompts.confirm(self, prompt, yes=yes, no=no, tries=tries, timeout=timeout)
+
+    async def leave_voicemail(self, text: str) -> None:
+        """Speak ``text`` (to an answering machine) and hang up."""
+        await self.say(text)
+        await self.hangup()
+
+    def keys(self, *, timeout: float | None = None) -> KeyStream:
+        """Keys as the caller presses them: ``async for key in call.keys(): ...``.
+
+        Fed by ``dtmf.received``; keys pressed earlier and not yet taken come first.
+        With ``timeout``, the stream ends after that many seconds without a key.
+        """
+        return KeyStream(self, timeout)
+
+    @property
+    def recordings(self) -> list[ev.Event]:
+        """The ``recording.*`` events of this call so far."""
+        return list(self._session.recordings)
+
+    async def stop_recording(self) -> None:
+        """Stop the call's recording (``POST /recordings/{callId}/stop``)."""
+        self._check_live()
+        await self._send(StopRecording(self.id), "stopping the recording")
+
+    async def forward(self, number: str) -> str:
+        """Bridge the caller to ``number``; returns the forwarded leg's call id.
+
+        The flow may return afterwards: the runtime leaves a forwarded call up.
+        """
+        target = normalize_number(number)
+        self._check_live()
+        reply = await self._send(ForwardCall(self.id, target), f"forwarding to {target}")
+        self._session.forwarded_to = target
+        self._session.ended_by_flow = True
+        self._session.note("forwarded", target)
+        return reply.forwarded_call_id or ""
+
+    async def hangup(self) -> None:
+        """End the call. Later steps raise ``CallEnded``."""
+        self._check_live()
+        self._session.ended_by_flow = True
+        try:
+            await self._send(Hangup(self.id), "hanging up")
+        finally:
+            self._session.note("hangup", "by the flow")
+            self._session.mark_ended(None, reason="hung up by the flow")
+
+    async def wait_for(self, *event_types: type[E], timeout: float | None = None) -> E:
+        """The next event of one of ``event_types`` (kept if it came earlier).
+
+        Raises ``TimeoutError`` after ``timeout`` seconds, ``CallEnded`` if the call ends.
+        """
+        if not event_types:
+            raise TypeError("wait_for() needs at least one event type, e.g. events.DtmfReceived")
+        self._check_live()
+        until = None if timeout is None else self._runtime.clock.now() + timeout
+        names = ", ".join(t.NAME or t.__name__ for t in event_types)
+        found = await self._session.next_event(event_types, until=until, waiting_for=names)
+        if found is None:
+            raise TimeoutError(f"no {names} within {timeout} s on call {self.id}")
+        return found  # type: ignore[return-value]
+
+    # -- internals -------------------------------------------------------------------
+
+    def _check_live(self) -> None:
+        if self._session.ended:
+            raise self._session.ended_error()
+
+    async def _send(self, command: Command[R], what: str) -> R:
+        session = self._session
+        session.waiting_for = what
+        try:
+            return await self._runtime.send(command)
+        except CallNotFound:
+            # Kaphila no longer knows the call: it ended, maybe before its webhook came.
+            session.mark_ended(None, reason="call not found")
+            raise CallEnded(self.id, session.end_reason or "call not found") from None
+        finally:
+            session.waiting_for = None

@@ -1,0 +1,369 @@
+"""``KaphilaClient``: a typed async client for every Kaphila endpoint, over httpx.
+
+It is also the real ``Transport``: ``send(command)`` is the one place requests go
+through. The API key travels only in the ``Authorization`` header: never in a repr,
+a log record or an exception message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._api_types import (
+    AccountInfo,
+    Analytics,
+    CallInfo,
+    CallList,
+    CallLogPage,
+    Dashboard,
+    Health,
+    RecordingList,
+)
+from ._commands import (
+    BatchCall,
+    Command,
+    ForwardCall,
+    ForwardReply,
+    Gather,
+    GatherReply,
+    Hangup,
+    HangupReply,
+    MakeCall,
+    MakeCallReply,
+    Play,
+    PlaybackReply,
+    PlayTo,
+    StopRecording,
+    StopRecordingReply,
+    Voice,
+    url_path,
+)
+from ._exceptions import (
+    ApiError,
+    AuthenticationError,
+    BadRequest,
+    CallNotFound,
+    ConfigurationError,
+    ConnectError,
+    InsufficientCredits,
+    MalformedResponse,
+    NetworkError,
+    NoTrunks,
+    OriginationFailed,
+    RateLimited,
+    ServerError,
+    Timeout,
+)
+from ._numbers import normalize_number
+from ._wire import FieldError
+
+__all__ = ["DEFAULT_TIMEOUT", "KaphilaClient"]
+
+logger = logging.getLogger("kaphila_flow.client")
+R = TypeVar("R")
+
+#: Connect fast; read slowly: ``/voice`` answers only once the speech has been played.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=10.0, pool=10.0)
+USER_AGENT = "kaphila-flow/0.1.0"
+
+_ERRORS: dict[int, type[ApiError]] = {
+    400: BadRequest,
+    401: AuthenticationError,
+    402: InsufficientCredits,
+    404: CallNotFound,
+    429: RateLimited,
+    500: ServerError,
+    503: NoTrunks,
+}
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+class KaphilaClient:
+    """``async with KaphilaClient(api_key) as kaphila: await kaphila.voice(call_id, "Hi")``."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://kaphila.com",
+        timeout: httpx.Timeout | float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str | None = None,
+        allow_insecure: bool = False,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ConfigurationError("the Kaphila API key must be a non-empty string")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"base_url must be an http(s) URL, not {base_url!r}")
+        if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+            raise ConfigurationError(
+                f"refusing to send the API key in clear text to {parts.hostname}: use https, "
+                "or allow_insecure=True if something on the way encrypts it"
+            )
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+            transport=transport,
+            headers={
+                "Authorization": f"Bearer {api_key.strip()}",
+                "Content-Type": "application/json",
+                "User-Agent": user_agent or USER_AGENT,
+            },
+        )
+
+    def __repr__(self) -> str:
+        return f"<KaphilaClient {self.base_url}>"
+
+    async def __aenter__(self) -> KaphilaClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the one way out -------------------------------------------------------------
+
+    async def send(self, command: Command[R]) -> R:
+        """POST a command and return its typed reply (the ``Transport`` interface)."""
+        path = url_path(command)
+        data = await self._request("POST", path, json_body=command.body())
+        try:
+            return command.parse_reply(data)
+        except FieldError as exc:
+            raise MalformedResponse(f"Kaphila {path} answered with {exc}", endpoint=path) from None
+
+    async def _request(
+        self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None
+    ) -> Mapping[str, Any]:
+        response = await self._raw(method, path, json_body=json_body)
+        data = self._decode(response, path)
+        if response.status_code >= 400 or data.get("success") is False:
+            raise self._error(response, path, data)
+        return data
+
+    async def _raw(
+        self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, json=json_body)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ConnectError(
+                f"could not connect to Kaphila for {path} ({type(exc).__name__})", endpoint=path
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise Timeout(
+                f"Kaphila did not answer {path} in time ({type(exc).__name__})", endpoint=path
+            ) from None
+        except httpx.TransportError as exc:
+            raise NetworkError(
+                f"the connection to Kaphila failed during {path} ({type(exc).__name__})",
+                endpoint=path,
+            ) from None
+        logger.debug(
+            "%s %s -> %s in %.3f s",
+            method,
+            path,
+            response.status_code,
+            time.perf_counter() - started,
+        )
+        return response
+
+    @staticmethod
+    def _decode(response: httpx.Response, path: str) -> Mapping[str, Any]:
+        try:
+            data = json.loads(response.content) if response.content else {}
+        except ValueError:
+            if response.status_code >= 400:
+                return {"error": response.text[:200].strip() or response.reason_phrase}
+            raise MalformedResponse(
+                f"Kaphila {path} answered {response.status_code} with a body that is not JSON",
+                endpoint=path,
+            ) from None
+        if not isinstance(data, dict):
+            if response.status_code >= 400:
+                return {"error": str(data)[:200]}
+            raise MalformedResponse(
+                f"Kaphila {path} answered with JSON that is not an object", endpoint=path
+            )
+        return data
+
+    @staticmethod
+    def _error(response: httpx.Response, path: str, data: Mapping[str, Any]) -> ApiError:
+        status = response.status_code if response.status_code >= 400 else 400
+        message = data.get("error") or data.get("message") or response.reason_phrase
+        code = data.get("code")
+        details = {k: v for k, v in data.items() if k not in ("success", "error", "code")}
+        cls = _ERRORS.get(status, ApiError)
+        if status == 500 and code == "ORIGINATION_FAILED":
+            cls = OriginationFailed
+        if cls is ApiError:
+            cls = ServerError if status >= 500 else BadRequest
+        return cls(
+            str(message),
+            status_code=status,
+            code=str(code) if code is not None else None,
+            endpoint=path,
+            details=details,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
+
+    # -- calls -----------------------------------------------------------------------
+
+    async def make_call(
+        self,
+        number: str,
+        *,
+        webhook_url: str | None = None,
+        caller_id: str | None = None,
+        use_amd: bool = False,
+        voice_name: str | None = None,
+        ring_timeout: int = 30,
+    ) -> MakeCallReply:
+        """``POST /makecall``. The number is checked before anything is sent."""
+        return await self.send(
+            MakeCall(
+                normalize_number(number),
+                webhook_url=webhook_url,
+                caller_id=normalize_number(caller_id) if caller_id else None,
+                use_amd=use_amd,
+                voice_name=voice_name,
+                ring_timeout=ring_timeout,
+            )
+        )
+
+    async def batch_call(
+        self,
+        number: str,
+        *,
+        webhook_url: str | None = None,
+        caller_id: str | None = None,
+        use_amd: bool = False,
+        voice_name: str | None = None,
+        ring_timeout: int = 30,
+    ) -> MakeCallReply:
+        """``POST /batchcall``: as ``make_call``, for batch workflows."""
+        return await self.send(
+            BatchCall(
+                normalize_number(number),
+                webhook_url=webhook_url,
+                caller_id=normalize_number(caller_id) if caller_id else None,
+                use_amd=use_amd,
+                voice_name=voice_name,
+                ring_timeout=ring_timeout,
+            )
+        )
+
+    async def forward_call(self, call_id: str, forward_number: str) -> ForwardReply:
+        return await self.send(ForwardCall(call_id, normalize_number(forward_number)))
+
+    async def voice(self, call_id: str, text: str, *, play_to: PlayTo = "bridge") -> PlaybackReply:
+        """``POST /voice``: answered once the speech has been played."""
+        return await self.send(Voice(call_id, text, play_to))
+
+    async def play(self, call_id: str, file: str, *, play_to: PlayTo = "bridge") -> PlaybackReply:
+        return await self.send(Play(call_id, file, play_to))
+
+    async def gather(
+        self,
+        call_id: str,
+        text: str | None = None,
+        *,
+        num_digits: int = 1,
+        timeout: float = 10.0,
+        finish_on_key: str | None = None,
+        valid_digits: str | None = None,
+        play_to: PlayTo = "bridge",
+    ) -> GatherReply:
+        """``POST /gather``; ``timeout`` in seconds. The outcome comes by webhook."""
+        return await self.send(
+            Gather(call_id, text, num_digits, timeout, finish_on_key, valid_digits, play_to)
+        )
+
+    async def hangup(self, call_id: str) -> HangupReply:
+        return await self.send(Hangup(call_id))
+
+    async def list_calls(self) -> CallList:
+        return CallList.from_json(await self._request("GET", "/calls"))
+
+    async def get_call(self, call_id: str) -> CallInfo:
+        data = await self._request("GET", f"/calls/{call_id}")
+        inner = data.get("call")
+        return CallInfo.from_json(inner if isinstance(inner, dict) else data)
+
+    # -- recordings ------------------------------------------------------------------
+
+    async def list_recordings(self) -> RecordingList:
+        return RecordingList.from_json(await self._request("GET", "/recordings"))
+
+    async def get_recordings(self, call_id: str) -> RecordingList:
+        return RecordingList.from_json(await self._request("GET", f"/recordings/{call_id}"))
+
+    async def download_recording(self, call_id: str) -> bytes:
+        return await self._download(f"/recordings/{call_id}/download")
+
+    async def download_recording_file(self, filename: str) -> bytes:
+        return await self._download(f"/recordings/file/{filename}/download")
+
+    async def stop_recording(self, call_id: str) -> StopRecordingReply:
+        return await self.send(StopRecording(call_id))
+
+    async def _download(self, path: str) -> bytes:
+        response = await self._raw("GET", path)
+        if response.status_code >= 400:
+            raise self._error(response, path, self._decode(response, path))
+        return response.content
+
+    # -- account ---------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        return Health.from_json(await self._request("GET", "/health"))
+
+    async def me(self) -> AccountInfo:
+        return AccountInfo.from_json(await self._request("GET", "/api/me"))
+
+    async def call_logs(
+        self, *, page: int = 1, page_size: int = 20, status: str | None = None
+    ) -> CallLogPage:
+        body: dict[str, Any] = {"page": page, "page_size": page_size}
+        if status is not None:
+            body["status"] = status
+        return CallLogPage.from_json(await self._request("POST", "/api/call-logs", json_body=body))
+
+    async def analytics(self, *, days: int = 7) -> Analytics:
+        return Analytics.from_json(
+            await self._request("POST", "/api/analytics", json_body={"days": days})
+        )
+
+    async def dashboard(self) -> Dashboard:
+        return Dashboard.from_json(await self._request("POST", "/api/dashboard", json_body={}))

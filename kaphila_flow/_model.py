@@ -1,0 +1,351 @@
+"""One model of a Kaphila call, without I/O.
+
+A ``CallModel`` is what the provider does with one call: ringing, answered (by a
+person or a machine), playing speech, gathering keys, forwarded, ended; what each
+command does in each state; which events it emits. It never sleeps or sends: hosts
+feed it commands, the callee's actions and the time, then collect its events and the
+playbacks that finished. Two hosts drive it: ``kaphila_flow.testing.FakeKaphila``
+(virtual time) and ``kaphila_flow.simulator`` (real time and HTTP).
+
+Where the provider's docs are silent, the readings taken here are the ones listed in
+``docs/api-readings.md``; each sits in one place below.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import _events as ev
+from ._commands import (
+    ForwardCall,
+    ForwardReply,
+    Gather,
+    GatherReply,
+    HangupReply,
+    MakeCall,
+    Play,
+    PlaybackReply,
+    StopRecordingReply,
+    Voice,
+)
+from ._exceptions import BadRequest, CallNotFound
+
+__all__ = ["CallModel", "Phase", "Playback", "SpeechTiming", "Timer", "iso_timestamp"]
+
+#: Q.850 "normal call clearing", sent as a string as in the provider's example.
+NORMAL_CLEARING = "16"
+NO_ANSWER_CAUSE = "19"
+KEYS = frozenset("0123456789*#")
+
+
+def iso_timestamp(now: float) -> str:
+    """Kaphila's timestamp form: ISO 8601, UTC, milliseconds, ``Z``."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechTiming:
+    """How long speech takes: the notes give about 150 words a minute."""
+
+    words_per_minute: float = 150.0
+    minimum: float = 0.5
+    file_seconds: float = 3.0  # a /play sound file of unknown length
+
+    def duration(self, text: str) -> float:
+        words = len(text.split())
+        return max(self.minimum, words * 60.0 / self.words_per_minute)
+
+
+class Phase(enum.Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    FORWARDED = "forwarded"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class Playback:
+    """One ``/voice`` or ``/play``; its HTTP answer is due when it finishes."""
+
+    playback_id: str
+    text: str | None
+    file: str | None
+    starts_at: float
+    ends_at: float
+    method: str
+    played: bool | None = None  # True when finished, False when the call ended first
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    at: float
+    #: ``ring`` and ``playback`` pass by themselves; ``gather`` is the
+    #: caller's choice (keys or silence), which a fake caller makes explicitly.
+    kind: str
+
+
+@dataclass(slots=True)
+class _GatherState:
+    command: Gather
+    prompt_ends_at: float
+    deadline: float
+    digits: str = ""
+
+
+@dataclass(slots=True)
+class CallModel:
+    call_id: str
+    request: MakeCall
+    created_at: float
+    speech: SpeechTiming = field(default_factory=SpeechTiming)
+
+    phase: Phase = Phase.RINGING
+    answered_at: float | None = None
+    ended_at: float | None = None
+    amd: ev.Amd | None = None
+    forwarded_to: str | None = None
+    end_reason: str | None = None
+    recording_active: bool = False
+    _gather: _GatherState | None = None
+    _playbacks: list[Playback] = field(default_factory=list)
+    _finished: list[Playback] = field(default_factory=list)
+    _events: list[ev.Event] = field(default_factory=list)
+    _serial: int = 0
+
+    def __post_init__(self) -> None:
+        self._emit(ev.CallInitiated, self.created_at, status="ringing")
+
+    # -- what hosts read -------------------------------------------------------------
+
+    @property
+    def ring_deadline(self) -> float:
+        return self.created_at + self.request.ring_timeout
+
+    @property
+    def live(self) -> bool:
+        return self.phase is not Phase.ENDED
+
+    @property
+    def gathering(self) -> Gather | None:
+        return self._gather.command if self._gather else None
+
+    @property
+    def gather_digits(self) -> str:
+        return self._gather.digits if self._gather else ""
+
+    def take_events(self) -> list[ev.Event]:
+        out, self._events = self._events, []
+        return out
+
+    def take_finished(self) -> list[Playback]:
+        """Playbacks whose HTTP answer is now due (played, or cut by the end)."""
+        out, self._finished = self._finished, []
+        return out
+
+    def timers(self) -> list[Timer]:
+        if self.phase is Phase.ENDED:
+            return []
+        found: list[Timer] = []
+        if self.phase is Phase.RINGING:
+            found.append(Timer(self.ring_deadline, "ring"))
+        found.extend(Timer(p.ends_at, "playback") for p in self._playbacks)
+        if self._gather is not None:
+            found.append(Timer(self._gather.deadline, "gather"))
+        return sorted(found, key=lambda t: t.at)
+
+    def next_timer(self, *, kinds: frozenset[str] | None = None) -> Timer | None:
+        for timer in self.timers():
+            if kinds is None or timer.kind in kinds:
+                return timer
+        return None
+
+    # -- time ------------------------------------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Let time pass up to ``now``: ring timeout, playbacks, gather timeout."""
+        if self.phase is Phase.RINGING and now >= self.ring_deadline:
+            self._emit(ev.CallTimeout, self.ring_deadline, status="no-answer")
+            self._end(
+                self.ring_deadline, status="no-answer", reason="no_answer", cause=NO_ANSWER_CAUSE
+            )
+            return
+        for playback in [p for p in self._playbacks if p.ends_at <= now]:
+            self._playbacks.remove(playback)
+            playback.played = True
+            self._finished.append(playback)
+            self._emit(ev.TtsPlayed, playback.ends_at, playback_id=playback.playback_id)
+        gather = self._gather
+        if gather is not None and now >= gather.deadline:
+            self._gather = None
+            self._emit(ev.GatherTimeout, gather.deadline, digits=gather.digits)
+
+    # -- the callee ------------------------------------------------------------------
+
+    def answer(self, now: float, *, machine: bool = False, confidence: float | None = None) -> None:
+        if self.phase is not Phase.RINGING:
+            return
+        self.phase = Phase.ANSWERED
+        self.answered_at = now
+        if self.request.use_amd:
+            status = ev.Amd.MACHINE if machine else ev.Amd.HUMAN
+            cause = "LONGGREETING" if machine else "HUMAN"
+            self.amd = ev.Amd(status, cause, confidence if confidence is not None else 0.9)
+        self._emit(ev.CallAnswered, now, status="answered", amd=self.amd)
+
+    def press(self, key: str, now: float) -> None:
+        """The callee presses one key. Keys outside a gather are still reported."""
+        if key not in KEYS:
+            raise ValueError(f"not a telephone key: {key!r} (use 0-9, * and #)")
+        if self.phase not in (Phase.ANSWERED, Phase.FORWARDED):
+            return
+        self._emit(ev.DtmfReceived, now, digit=key)
+        gather = self._gather
+        if gather is None or self.phase is Phase.FORWARDED:
+            return
+        command = gather.command
+        # Barge-in: a key during the prompt stops the prompt and starts the entry.
+        gather.prompt_ends_at = min(gather.prompt_ends_at, now)
+        if command.finish_on_key is not None and key == command.finish_on_key:
+            self._gather = None
+            self._emit(ev.GatherComplete, now, digits=gather.digits)
+            return
+        if command.valid_digits is not None and key not in command.valid_digits:
+            return  # reading: a key outside validDigits is ignored by the gather
+        gather.digits += key
+        # Reading: the timeout restarts after each key (an inter-digit timeout).
+        gather.deadline = now + command.timeout
+        if len(gather.digits) >= command.num_digits:
+            self._gather = None
+            self._emit(ev.GatherComplete, now, digits=gather.digits)
+        else:
+            self._emit(ev.GatherProgress, now, digits=gather.digits)
+
+    def caller_hangs_up(self, now: float) -> None:
+        if self.phase is Phase.ENDED:
+            return
+        if self.phase is Phase.RINGING:
+            self._end(now, status="no-answer", reason="rejected", cause="21")
+        else:
+            self._end(now, status="completed", reason="normal_hangup", cause=NORMAL_CLEARING)
+
+    # -- commands --------------------------------------------------------------------
+
+    def _require_live(self, *, answered: bool = True) -> None:
+        if self.phase is Phase.ENDED:
+            raise CallNotFound("Call not found or already ended")
+        if answered and self.phase is Phase.RINGING:
+            raise CallNotFound("Call not found or not answered yet")
+
+    def voice(self, command: Voice, now: float) -> Playback:
+        self._require_live()
+        return self._start_playback(now, text=command.text, file=None, method=command.play_to)
+
+    def play(self, command: Play, now: float) -> Playback:
+        self._require_live()
+        return self._start_playback(now, text=None, file=command.file, method=command.play_to)
+
+    def gather(self, command: Gather, now: float) -> GatherReply:
+        self._require_live()
+        if command.num_digits < 1 or command.num_digits > 64:
+            raise BadRequest("numDigits must be between 1 and 64")
+        if command.timeout <= 0:
+            raise BadRequest("timeout must be a positive number of milliseconds")
+        prompt = self.speech.duration(command.text) if command.text else 0.0
+        # Reading: the timeout counts from the end of the prompt.
+        self._gather = _GatherState(command, now + prompt, now + prompt + command.timeout)
+        self._emit(ev.GatherStarted, now)
+        return GatherReply(
+            message=f"Gathering {command.num_digits} digits with {command.timeout_ms}ms timeout",
+            expected_digits=command.num_digits,
+            timeout_ms=command.timeout_ms,
+        )
+
+    def forward(self, command: ForwardCall, now: float) -> ForwardReply:
+        self._require_live()
+        self._gather = None
+        self._cut_playbacks()
+        self.phase = Phase.FORWARDED
+        self.forwarded_to = command.forward_number
+        self._serial += 1
+        return ForwardReply(
+            message=f"Call forwarded to {command.forward_number}",
+            forwarded_call_id=f"{self.call_id}.{self._serial}",
+        )
+
+    def hangup(self, now: float) -> HangupReply:
+        self._require_live(answered=False)
+        self._end(now, status="completed", reason="normal_hangup", cause=NORMAL_CLEARING)
+        return HangupReply(message="Call hung up successfully")
+
+    def stop_recording(self, now: float) -> StopRecordingReply:
+        self._require_live()
+        if not self.recording_active:
+            raise CallNotFound("No active recording for this call")
+        self.recording_active = False
+        self._emit(ev.RecordingStopped, now, recording=self._recording())
+        return StopRecordingReply(message="Recording stopped")
+
+    def playback_reply(self, playback: Playback) -> PlaybackReply:
+        """The answer to a finished playback (``CallNotFound`` if the call ended)."""
+        if not playback.played:
+            raise CallNotFound("Call not found or already ended")
+        if playback.text is not None:
+            return PlaybackReply(
+                "TTS played successfully", playback.playback_id, playback.method, text=playback.text
+            )
+        return PlaybackReply(
+            "File played successfully", playback.playback_id, playback.method, file=playback.file
+        )
+
+    # -- internals -------------------------------------------------------------------
+
+    def _start_playback(
+        self, now: float, *, text: str | None, file: str | None, method: str
+    ) -> Playback:
+        self._serial += 1
+        starts = max([now, *(p.ends_at for p in self._playbacks)])
+        length = self.speech.duration(text) if text is not None else self.speech.file_seconds
+        playback = Playback(
+            playback_id=f"tts-{self.call_id}-{self._serial}",
+            text=text,
+            file=file,
+            starts_at=starts,
+            ends_at=starts + length,
+            method=method,
+        )
+        self._playbacks.append(playback)
+        return playback
+
+    def _cut_playbacks(self) -> None:
+        for playback in self._playbacks:
+            playback.played = False
+            self._finished.append(playback)
+        self._playbacks.clear()
+
+    def _recording(self) -> ev.Recording:
+        return ev.Recording(f"{self.call_id}.wav", f"rec-{self.call_id}", self.recording_active)
+
+    def _end(self, now: float, *, status: str, reason: str, cause: str) -> None:
+        answered = self.answered_at is not None
+        self._gather = None
+        self._cut_playbacks()
+        self.phase = Phase.ENDED
+        self.ended_at = now
+        self.end_reason = reason
+        duration = round(now - self.answered_at, 3) if self.answered_at is not None else 0.0
+        self._emit(
+            ev.CallEnded,
+            now,
+            status=status,
+            end_reason=reason,
+            hangup_cause=cause,
+            was_answered=answered,
+            duration=duration,
+            amd=self.amd,
+        )
+
+    def _emit(self, cls: type[ev.Event], at: float, **fields: object) -> None:
+        self._events.append(cls(call_id=self.call_id, timestamp=iso_timestamp(at), **fields))  # type: ignore[arg-type]

@@ -1,0 +1,90 @@
+"""Serving the receiver with hypercorn, on asyncio or trio (quart-trio)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import sniffio
+from hypercorn.config import Config
+
+from ._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
+__all__ = ["bind_socket", "serve_receiver"]
+
+
+def bind_socket(bind: str) -> socket.socket:
+    """A listening TCP socket for ``host:port`` (port 0 picks a free one)."""
+    host, sep, port_text = bind.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigurationError(f"bind must be HOST:PORT such as 127.0.0.1:8080, not {bind!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port_text)))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {bind}: {exc.strerror}") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _url(sock: socket.socket, path: str) -> str:
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/{path.strip('/')}"
+
+
+async def serve_receiver(
+    runtime: Runtime,
+    bind: str,
+    *,
+    path: str = "/webhooks",
+    task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    sock = bind_socket(bind)
+    config = Config()
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns the duplicate
+    config.accesslog = None  # access logs would carry each call's webhook token
+    config.graceful_timeout = 1.0
+    url = _url(sock, path)
+    if runtime.webhook_url is None:
+        runtime.webhook_url = url  # reachable on loopback only; set a public URL in production
+    stop = anyio.Event()
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as hypercorn_serve
+        from quart_trio import QuartTrio
+
+        app = runtime.receiver(path=path, app_class=QuartTrio)
+    else:
+        from hypercorn.asyncio import serve as hypercorn_serve  # type: ignore[assignment]
+
+        app = runtime.receiver(path=path)
+
+    async def run_server(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        # Hypercorn stops cleanly through its shutdown trigger, not by cancellation,
+        # so the server runs shielded and the trigger is pulled when we are cancelled.
+        with anyio.CancelScope(shield=True):
+            task_status.started()
+            await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(run_server)
+            task_status.started(url)
+            try:
+                await anyio.sleep_forever()
+            finally:
+                stop.set()
+    finally:
+        sock.close()

@@ -1,0 +1,5 @@
+"""Test helpers: an in-memory Kaphila (``FakeKaphila``) and the ``kaphila`` fixture."""
+
+from ._fake import FakeKaphila, Phone
+
+__all__ = ["FakeKaphila", "Phone"]

@@ -1,0 +1,214 @@
+"""The webhook receiver over real HTTP on loopback, served by hypercorn on both backends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from kaphila_flow import Call, Runtime, events
+from kaphila_flow.testing import FakeKaphila
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+class Served:
+    def __init__(self, fake: FakeKaphila, url: str, client: httpx.AsyncClient) -> None:
+        self.fake = fake
+        self.runtime = fake.runtime
+        self.url = url
+        self.client = client
+
+
+async def _serve(fake: FakeKaphila, tg: Any) -> str:
+    fake.runtime.webhook_url = None
+    return str(await tg.start(fake.runtime.serve, "127.0.0.1:0"))
+
+
+async def _waiting_call(fake: FakeKaphila) -> Any:
+    async def flow(call: Call) -> str:
+        return await call.gather("Press 1.", num_digits=1)
+
+    phone = await fake.call(flow)
+    assert await phone.hears() == "Press 1."
+    return phone
+
+
+def _token_of(fake: FakeKaphila, call_id: str) -> str:
+    session = fake.runtime._calls[call_id]
+    return session.token
+
+
+async def test_webhook_resumes_the_flow_and_healthz_counts_calls() -> None:
+    async def two_questions(call: Call) -> list[str]:
+        return [await call.gather("First."), await call.gather("Second.")]
+
+    async with (
+        FakeKaphila() as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await fake.call(two_questions)
+        assert await phone.hears() == "First."
+        call_id = phone.call_id
+        health = await client.get(url.replace("/webhooks", "/healthz"))
+        assert health.json() == {"status": "ok", "live_calls": 1}
+        payload = {"event": "gather.complete", "callId": call_id, "digits": "1", "timestamp": "x"}
+        token = _token_of(fake, call_id)
+        answer = await client.post(f"{url}/{token}", json=payload)
+        assert answer.status_code == 200
+        assert answer.json()["delivery"] == "delivered"
+        assert await phone.hears() == "Second."
+        # The same webhook again is acknowledged, and the second gather does not take it.
+        again = await client.post(f"{url}/{token}", json=payload)
+        assert again.status_code == 200
+        assert again.json()["delivery"] == "duplicate"
+        await phone.press("2")
+        assert (await phone.result()).value == ["1", "2"]
+        tg.cancel_scope.cancel()
+
+
+async def test_wrong_or_missing_token_dispatches_nothing() -> None:
+    async with (
+        FakeKaphila() as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await _waiting_call(fake)
+        token = _token_of(fake, phone.call_id)
+        payload = {"event": "gather.complete", "callId": phone.call_id, "digits": "1"}
+        forged = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
+        for target in (f"{url}/{forged}", url, f"{url}/nope"):
+            answer = await client.post(target, json=payload)
+            assert answer.status_code == 403, target
+            assert answer.json()["success"] is False
+        with pytest.raises(AssertionError, match="waiting for the caller"):
+            await phone.hears()  # the flow did not move
+        await phone.press("2")
+        assert (await phone.result()).value == "2"
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "needle"),
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b"\xff\xfe\x00", "application/json", 400, "webhook body"),
+        (b"[1, 2]", "application/json", 400, "JSON object"),
+        (b'{"event": "call.answered"}', "application/json", 400, "callId"),
+        (b'{"callId": 5, "event": "call.answered"}', "application/json", 400, "callId"),
+        (
+            b'{"callId": "1", "event": "gather.complete", "digits": 12}',
+            "application/json",
+            400,
+            "digits",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 413, "over"),
+        (b"callId=1", "text/plain", 415, "JSON"),
+    ],
+)
+async def test_bad_bodies_get_a_clear_4xx(
+    body: bytes, content_type: str, status: int, needle: str
+) -> None:
+    async with (
+        FakeKaphila() as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await _waiting_call(fake)
+        answer = await client.post(
+            f"{url}/{_token_of(fake, phone.call_id)}",
+            content=body,
+            headers={"content-type": content_type},
+        )
+        assert answer.status_code == status
+        assert needle in answer.json()["error"]
+        tg.cancel_scope.cancel()
+
+
+async def test_deep_nesting_under_the_limit_is_a_400() -> None:
+    async with (
+        FakeKaphila() as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await _waiting_call(fake)
+        body = b"[" * 20_000 + b"]" * 20_000
+        answer = await client.post(f"{url}/{_token_of(fake, phone.call_id)}", content=body)
+        assert answer.status_code == 400
+        tg.cancel_scope.cancel()
+
+
+async def test_late_and_unknown_call_events_are_acknowledged_and_recorded() -> None:
+    async with (
+        FakeKaphila() as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await _waiting_call(fake)
+        token = _token_of(fake, phone.call_id)
+        # Same token, another call id: authentic sender, odd content: kept, not run.
+        odd = {"event": "dtmf.received", "callId": "0000.9", "digit": "5"}
+        answer = await client.post(f"{url}/{token}", json=odd)
+        assert answer.status_code == 200
+        assert fake.runtime.dead_letters[-1].event.call_id == "0000.9"
+        await phone.press("1")
+        await phone.result()
+        late = {"event": "call.ended", "callId": phone.call_id, "status": "completed"}
+        answer = await client.post(f"{url}/{token}", json=late)
+        assert answer.status_code == 200
+        assert answer.json()["delivery"] == "finished-call"
+        assert fake.runtime.dead_letters[-1].reason == "the call has finished"
+        tg.cancel_scope.cancel()
+
+
+async def test_acknowledgement_does_not_wait_for_a_slow_flow() -> None:
+    release = anyio.Event()
+
+    async def slow(call: Call) -> str:
+        digits = await call.gather("Press 1.")
+        await release.wait()  # the flow's work takes as long as it likes
+        return digits
+
+    async with (
+        FakeKaphila() as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await fake.call(slow)
+        await phone.hears()
+        payload = {"event": "gather.complete", "callId": phone.call_id, "digits": "1"}
+        with anyio.fail_after(5):
+            answer = await client.post(f"{url}/{_token_of(fake, phone.call_id)}", json=payload)
+        assert answer.status_code == 200
+        release.set()
+        assert (await phone.result()).value == "1"
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # Quart itself is asyncio
+async def test_receiver_is_a_mountable_asgi_app() -> None:
+    runtime = Runtime(FakeKaphila())
+    app = runtime.asgi_app
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+        answer = await client.get("/healthz")
+        assert answer.json() == {"status": "ok", "live_calls": 0}
+        answer = await client.post(
+            "/webhooks/abc.def", content=json.dumps({"callId": "1", "event": "x"})
+        )
+        assert answer.status_code == 403
+
+
+async def test_event_values_round_trip_through_the_wire() -> None:
+    done = events.GatherComplete(call_id="1.2", digits="12", timestamp="t")
+    assert events.parse_event(json.loads(json.dumps(done.to_payload()))) == done
