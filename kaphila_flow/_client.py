@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from ._api_types import (
@@ -54,6 +55,7 @@ from ._exceptions import (
     ConfigurationError,
     ConnectError,
     InsufficientCredits,
+    KaphilaError,
     MalformedResponse,
     NetworkError,
     NoTrunks,
@@ -63,6 +65,8 @@ from ._exceptions import (
     Timeout,
 )
 from ._numbers import normalize_number
+from ._ratelimit import COUNTED_PATHS, HourlyLimiter, limiter_for_key
+from ._retry import RetryPolicy
 from ._wire import FieldError
 
 __all__ = ["DEFAULT_TIMEOUT", "KaphilaClient"]
@@ -116,7 +120,13 @@ class KaphilaClient:
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str | None = None,
         allow_insecure: bool = False,
+        retry: RetryPolicy | None = None,
+        rate_limit: int | HourlyLimiter | None = 100,
     ) -> None:
+        """``rate_limit``: requests per hour on the counted endpoints (shared by every
+        client with this key), a limiter of your own, or ``None`` for no limiting.
+        ``retry``: see ``RetryPolicy`` for what is retried (default: up to 4 tries).
+        """
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigurationError("the Kaphila API key must be a non-empty string")
         parts = urlsplit(base_url)
@@ -128,6 +138,11 @@ class KaphilaClient:
                 "or allow_insecure=True if something on the way encrypts it"
             )
         self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        if isinstance(rate_limit, HourlyLimiter) or rate_limit is None:
+            self.limiter = rate_limit
+        else:
+            self.limiter = limiter_for_key(api_key.strip(), rate_limit)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
@@ -156,14 +171,48 @@ class KaphilaClient:
     async def send(self, command: Command[R]) -> R:
         """POST a command and return its typed reply (the ``Transport`` interface)."""
         path = url_path(command)
-        data = await self._request("POST", path, json_body=command.body())
+        data = await self._request(
+            "POST", path, json_body=command.body(), repeatable=command.repeatable
+        )
         try:
             return command.parse_reply(data)
         except FieldError as exc:
             raise MalformedResponse(f"Kaphila {path} answered with {exc}", endpoint=path) from None
 
     async def _request(
-        self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        repeatable: bool = True,
+    ) -> Mapping[str, Any]:
+        """One request with the retry policy and the rate limiter applied."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.limiter is not None and path in COUNTED_PATHS:
+                await self.limiter.acquire()
+            try:
+                return await self._once(method, path, json_body)
+            except KaphilaError as error:
+                if not self.retry.retryable(error, repeatable=repeatable):
+                    raise
+                delay = self.retry.delay(attempt, error)
+                if delay is None:
+                    raise
+                logger.info(
+                    "%s %s failed (%s); try %d in %.2f s",
+                    method,
+                    path,
+                    type(error).__name__,
+                    attempt + 1,
+                    delay,
+                )
+                await anyio.sleep(delay)
+
+    async def _once(
+        self, method: str, path: str, json_body: Mapping[str, Any] | None
     ) -> Mapping[str, Any]:
         response = await self._raw(method, path, json_body=json_body)
         data = self._decode(response, path)
@@ -339,10 +388,19 @@ class KaphilaClient:
         return await self.send(StopRecording(call_id))
 
     async def _download(self, path: str) -> bytes:
-        response = await self._raw("GET", path)
-        if response.status_code >= 400:
-            raise self._error(response, path, self._decode(response, path))
-        return response.content
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._raw("GET", path)
+                if response.status_code >= 400:
+                    raise self._error(response, path, self._decode(response, path))
+                return response.content
+            except KaphilaError as error:
+                delay = self.retry.delay(attempt, error)
+                if not self.retry.retryable(error, repeatable=True) or delay is None:
+                    raise
+                await anyio.sleep(delay)
 
     # -- account ---------------------------------------------------------------------
 
@@ -351,6 +409,13 @@ class KaphilaClient:
 
     async def me(self) -> AccountInfo:
         return AccountInfo.from_json(await self._request("GET", "/api/me"))
+
+    async def sync_rate_limit(self) -> int | None:
+        """Read the account's hourly limit from ``/api/me`` and apply it here."""
+        info = await self.me()
+        if info.rate_limit is not None and self.limiter is not None:
+            self.limiter.set_limit(info.rate_limit)
+        return info.rate_limit
 
     async def call_logs(
         self, *, page: int = 1, page_size: int = 20, status: str | None = None

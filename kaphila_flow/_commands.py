@@ -77,6 +77,21 @@ class MakeCallReply:
     total_trunks: int | None
     timestamp: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "success": True,
+            "callId": self.call_id,
+            "status": self.status,
+            "amdEnabled": self.amd_enabled,
+            "voiceName": self.voice_name,
+            "credits": self.credits,
+            "ringTimeoutSeconds": self.ring_timeout,
+            "trunk": self.trunk,
+            "trunkAttempts": self.trunk_attempts,
+            "totalTrunks": self.total_trunks,
+            "timestamp": self.timestamp,
+        }
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MakeCallReply:
         return cls(
@@ -103,6 +118,16 @@ class PlaybackReply:
     text: str | None = None
     file: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"success": True, "message": self.message}
+        if self.text is not None:
+            out["text"] = self.text
+        if self.file is not None:
+            out["file"] = self.file
+        out["playbackId"] = self.playback_id
+        out["method"] = self.method
+        return out
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PlaybackReply:
         return cls(
@@ -120,6 +145,15 @@ class GatherReply:
     expected_digits: int | None
     timeout_ms: int | None
 
+    def to_json(self, call_id: str) -> dict[str, Any]:
+        return {
+            "success": True,
+            "message": self.message,
+            "callId": call_id,
+            "expectedDigits": self.expected_digits,
+            "timeoutMs": self.timeout_ms,
+        }
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GatherReply:
         return cls(
@@ -134,6 +168,9 @@ class ForwardReply:
     message: str | None
     forwarded_call_id: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"success": True, "message": self.message, "forwardedCallId": self.forwarded_call_id}
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ForwardReply:
         return cls(
@@ -145,6 +182,9 @@ class ForwardReply:
 class HangupReply:
     message: str | None
 
+    def to_json(self, call_id: str) -> dict[str, Any]:
+        return {"success": True, "message": self.message, "callId": call_id}
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HangupReply:
         return cls(message=opt_str(data, "message"))
@@ -153,6 +193,9 @@ class HangupReply:
 @dataclass(frozen=True, slots=True)
 class StopRecordingReply:
     message: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"success": True, "message": self.message}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StopRecordingReply:

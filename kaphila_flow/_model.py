@@ -90,6 +90,7 @@ class Timer:
 @dataclass(slots=True)
 class _GatherState:
     command: Gather
+    started_at: float
     prompt_ends_at: float
     deadline: float
     digits: str = ""
@@ -135,6 +136,31 @@ class CallModel:
     @property
     def gather_digits(self) -> str:
         return self._gather.digits if self._gather else ""
+
+    @property
+    def gather_started_at(self) -> float | None:
+        """When the current gather began (a new value means a new gather)."""
+        return self._gather.started_at if self._gather else None
+
+    def snapshot(self) -> dict[str, object]:
+        """The call as ``GET /calls`` shows it."""
+        gather = self._gather
+        return {
+            "callId": self.call_id,
+            "status": self.phase.value,
+            "number": self.request.number,
+            "amd": self.amd.to_json() if self.amd else None,
+            "gather": {
+                "active": True,
+                "digits": gather.digits,
+                "expectedDigits": gather.command.num_digits,
+            }
+            if gather
+            else None,
+            "recording": self._recording().to_json() if self.answered_at is not None else None,
+            "voiceName": self.request.voice_name or "en-US-Neural2-A",
+            "hasBridge": self.phase is Phase.FORWARDED,
+        }
 
     def take_events(self) -> list[ev.Event]:
         out, self._events = self._events, []
@@ -194,6 +220,9 @@ class CallModel:
             cause = "LONGGREETING" if machine else "HUMAN"
             self.amd = ev.Amd(status, cause, confidence if confidence is not None else 0.9)
         self._emit(ev.CallAnswered, now, status="answered", amd=self.amd)
+        # Reading: every answered call is recorded until stopped or ended.
+        self.recording_active = True
+        self._emit(ev.RecordingStarted, now, recording=self._recording())
 
     def press(self, key: str, now: float) -> None:
         """The callee presses one key. Keys outside a gather are still reported."""
@@ -255,7 +284,7 @@ class CallModel:
             raise BadRequest("timeout must be a positive number of milliseconds")
         prompt = self.speech.duration(command.text) if command.text else 0.0
         # Reading: the timeout counts from the end of the prompt.
-        self._gather = _GatherState(command, now + prompt, now + prompt + command.timeout)
+        self._gather = _GatherState(command, now, now + prompt, now + prompt + command.timeout)
         self._emit(ev.GatherStarted, now)
         return GatherReply(
             message=f"Gathering {command.num_digits} digits with {command.timeout_ms}ms timeout",
@@ -330,6 +359,11 @@ class CallModel:
 
     def _end(self, now: float, *, status: str, reason: str, cause: str) -> None:
         answered = self.answered_at is not None
+        recording = None
+        if self.recording_active:
+            self.recording_active = False
+            recording = self._recording()
+            self._emit(ev.RecordingCompleted, now, recording=recording)
         self._gather = None
         self._cut_playbacks()
         self.phase = Phase.ENDED
@@ -345,6 +379,7 @@ class CallModel:
             was_answered=answered,
             duration=duration,
             amd=self.amd,
+            recording=recording,
         )
 
     def _emit(self, cls: type[ev.Event], at: float, **fields: object) -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ._events import parse_event
-from ._exceptions import InvalidEvent
+from ._exceptions import InvalidEvent, WebhookRejected
 from ._session import Delivery
+from ._signing import WebhookSigner
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -47,6 +49,7 @@ def create_receiver(
     path: str = "/webhooks",
     app_class: type[Quart] = Quart,
     max_body_bytes: int = MAX_BODY_BYTES,
+    signer: WebhookSigner | None = None,
 ) -> Quart:
     """The runtime's receiver as a Quart (ASGI) app; mount it or serve it."""
     app = app_class("kaphila_flow.receiver")
@@ -55,7 +58,7 @@ def create_receiver(
 
     @app.post(f"{prefix}/<token>")
     async def webhook(token: str) -> Response:
-        return await _receive(runtime, token, max_body_bytes)
+        return await _receive(runtime, token, max_body_bytes, signer)
 
     @app.post(prefix)
     async def webhook_without_token() -> Response:
@@ -79,7 +82,9 @@ def create_receiver(
     return app
 
 
-async def _receive(runtime: Runtime, token: str, limit: int) -> Response:
+async def _receive(
+    runtime: Runtime, token: str, limit: int, signer: WebhookSigner | None
+) -> Response:
     session = runtime.session_for_token(token)
     late = session is None and runtime.finished_token(token)
     if session is None and not late:
@@ -90,6 +95,12 @@ async def _receive(runtime: Runtime, token: str, limit: int) -> Response:
     body = await request.get_data(cache=False)
     if len(body) > limit:
         return _error(413, f"webhook body over {limit} bytes")
+    if signer is not None:
+        try:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            signer.verify(headers, body if isinstance(body, bytes) else body.encode(), time.time())
+        except WebhookRejected as rejected:
+            return _error(rejected.status_code, rejected.reason)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:

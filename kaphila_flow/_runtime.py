@@ -13,7 +13,7 @@ import logging
 import math
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from ._interrupt import drive
 from ._numbers import normalize_number
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
+from ._signing import WebhookSigner
 from ._transport import Transport
 
 __all__ = ["CallHandle", "DeadLetter", "Flow", "Runtime"]
@@ -114,6 +115,7 @@ class Runtime:
         dead_letter_limit: int = 1_000,
         owns_transport: bool = False,
         on_transcript: Callable[[CallHandle, TranscriptEntry], None] | None = None,
+        webhook_secrets: Sequence[str] | None = None,
     ) -> None:
         self.transport = transport
         self.webhook_url = webhook_url.rstrip("/") if webhook_url else None
@@ -125,6 +127,8 @@ class Runtime:
         self.hangup_timeout = hangup_timeout
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self._owns_transport = owns_transport
+        #: Standard Webhooks signature check, on when secrets are given.
+        self.webhook_signer = WebhookSigner(webhook_secrets) if webhook_secrets else None
         #: Called with each transcript entry as it happens (progress displays, logs).
         self.on_transcript = on_transcript
         self._calls: dict[str, CallSession] = {}
@@ -140,7 +144,7 @@ class Runtime:
         self._timer_seq = 0
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_at = math.inf
-        self._timer_task_scope = anyio.CancelScope()
+        self._timer_task_scope: anyio.CancelScope | None = None
         self._closing = False
 
     def __repr__(self) -> str:
@@ -193,7 +197,7 @@ class Runtime:
                 await self.transport.aclose()
 
     def _stop_timers_when_idle(self) -> None:
-        if self._closing and not self._by_ref:
+        if self._closing and not self._by_ref and self._timer_task_scope is not None:
             self._timer_task_scope.cancel()
 
     async def aclose(self) -> None:
@@ -205,7 +209,8 @@ class Runtime:
         """The webhook receiver as a Quart (ASGI) app, to serve or mount."""
         from ._receiver import create_receiver
 
-        return create_receiver(self, path=path, **({"app_class": app_class} if app_class else {}))
+        extra: dict[str, Any] = {"app_class": app_class} if app_class else {}
+        return create_receiver(self, path=path, signer=self.webhook_signer, **extra)
 
     @property
     def asgi_app(self) -> Any:
@@ -534,6 +539,7 @@ class Runtime:
             self._timer_scope.cancel()
 
     async def _run_timers(self) -> None:
+        assert self._timer_task_scope is not None
         with self._timer_task_scope:
             await self._timer_loop()
 

@@ -1,10 +1,10 @@
-"""Serving the receiver with hypercorn, on asyncio or trio (quart-trio)."""
+"""Serving an ASGI app with hypercorn on asyncio or trio, stopped by cancellation."""
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -16,7 +16,7 @@ from ._exceptions import ConfigurationError
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["bind_socket", "serve_receiver"]
+__all__ = ["base_url", "bind_socket", "serve_app", "serve_receiver"]
 
 
 def bind_socket(bind: str) -> socket.socket:
@@ -38,11 +38,45 @@ def bind_socket(bind: str) -> socket.socket:
     return sock
 
 
-def _url(sock: socket.socket, path: str) -> str:
+def base_url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}/{path.strip('/')}"
+    return f"http://{host}:{port}"
+
+
+async def serve_app(
+    app: Any,
+    sock: socket.socket,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` on ``sock`` until cancelled (hypercorn's trio or asyncio worker)."""
+    config = Config()
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns the duplicate
+    config.accesslog = None  # access logs would carry each call's webhook token
+    config.graceful_timeout = 1.0
+    config.loglevel = "WARNING"  # no "Running on ..." banner in the middle of a call
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as hypercorn_serve
+    else:
+        from hypercorn.asyncio import serve as hypercorn_serve  # type: ignore[assignment]
+    stop = anyio.Event()
+
+    async def run_server(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        # Hypercorn stops cleanly through its shutdown trigger, not by cancellation,
+        # so the server runs shielded and the trigger is pulled when we are cancelled.
+        with anyio.CancelScope(shield=True):
+            task_status.started()
+            await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(run_server)
+        task_status.started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stop.set()
 
 
 async def serve_receiver(
@@ -53,38 +87,18 @@ async def serve_receiver(
     task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     sock = bind_socket(bind)
-    config = Config()
-    config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns the duplicate
-    config.accesslog = None  # access logs would carry each call's webhook token
-    config.graceful_timeout = 1.0
-    url = _url(sock, path)
+    url = f"{base_url(sock)}/{path.strip('/')}"
     if runtime.webhook_url is None:
         runtime.webhook_url = url  # reachable on loopback only; set a public URL in production
-    stop = anyio.Event()
+    app_class = None
     if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve as hypercorn_serve
         from quart_trio import QuartTrio
 
-        app = runtime.receiver(path=path, app_class=QuartTrio)
-    else:
-        from hypercorn.asyncio import serve as hypercorn_serve  # type: ignore[assignment]
-
-        app = runtime.receiver(path=path)
-
-    async def run_server(*, task_status: anyio.abc.TaskStatus[None]) -> None:
-        # Hypercorn stops cleanly through its shutdown trigger, not by cancellation,
-        # so the server runs shielded and the trigger is pulled when we are cancelled.
-        with anyio.CancelScope(shield=True):
-            task_status.started()
-            await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
-
+        app_class = QuartTrio
+    app = runtime.receiver(path=path, app_class=app_class)
     try:
         async with anyio.create_task_group() as tg:
-            await tg.start(run_server)
+            await tg.start(serve_app, app, sock)
             task_status.started(url)
-            try:
-                await anyio.sleep_forever()
-            finally:
-                stop.set()
     finally:
         sock.close()

@@ -29,6 +29,7 @@ from kaphila_flow import (
     Timeout,
 )
 from kaphila_flow._client import KaphilaClient
+from kaphila_flow._retry import NO_RETRIES
 
 pytestmark = pytest.mark.anyio
 KEY = "ak_live_0123456789abcdef"
@@ -49,7 +50,10 @@ class Recorder:
 
 def client_for(answer: Callable[[httpx.Request], httpx.Response]) -> tuple[KaphilaClient, Recorder]:
     recorder = Recorder(answer)
-    return KaphilaClient(KEY, transport=httpx.MockTransport(recorder)), recorder
+    client = KaphilaClient(
+        KEY, transport=httpx.MockTransport(recorder), retry=NO_RETRIES, rate_limit=None
+    )
+    return client, recorder
 
 
 def ok(payload: dict[str, Any]) -> Callable[[httpx.Request], httpx.Response]:

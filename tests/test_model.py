@@ -28,7 +28,7 @@ def test_ringing_then_answered_with_amd() -> None:
     model = make(use_amd=True)
     model.answer(T0 + 1, machine=True)
     taken = model.take_events()
-    assert [e.name for e in taken] == ["call.initiated", "call.answered"]
+    assert [e.name for e in taken] == ["call.initiated", "call.answered", "recording.started"]
     answered = taken[1]
     assert isinstance(answered, events.CallAnswered)
     assert answered.amd is not None and answered.amd.is_machine
@@ -136,8 +136,10 @@ def test_forward_then_callee_hangs_up() -> None:
     reply = model.forward(ForwardCall("1.1", "16085550101"), T0 + 1)
     assert reply.forwarded_call_id and model.phase is Phase.FORWARDED
     model.caller_hangs_up(T0 + 30)
-    ended = model.take_events()[-1]
+    *_, completed, ended = model.take_events()
+    assert isinstance(completed, events.RecordingCompleted)
     assert isinstance(ended, events.CallEnded) and ended.duration == 30
+    assert ended.recording is not None and ended.recording.filename == "1.1.wav"
 
 
 def test_press_rejects_non_keys() -> None:

@@ -1,0 +1,31 @@
+"""A Kaphila of your own on loopback: every endpoint, scripted callees, real webhooks.
+
+    kaphila-flow simulator --port 8000 --config callees.toml
+
+or in Python (e.g. in tests, from asyncio or trio code):
+
+    with SimulatorThread(Simulator(speed=INSTANT)) as sim:
+        client = KaphilaClient("ak_simulator", base_url=sim.base_url)
+"""
+
+from .._callees import Callee, KeyStep
+from ._accounts import Account
+from ._book import load_simulator, simulator_from_mapping
+from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, Simulator
+from ._http import create_app
+from ._serving import SimulatorThread, serve_simulator
+
+__all__ = [
+    "DEFAULT_KEY",
+    "INSTANT",
+    "USER_AGENT",
+    "Account",
+    "Callee",
+    "KeyStep",
+    "Simulator",
+    "SimulatorThread",
+    "create_app",
+    "load_simulator",
+    "serve_simulator",
+    "simulator_from_mapping",
+]

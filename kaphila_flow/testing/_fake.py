@@ -31,6 +31,7 @@ from .._model import CallModel, Playback, SpeechTiming
 from .._numbers import normalize_number
 from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
+from ._settle import wait_all_tasks_blocked
 
 __all__ = ["FakeKaphila", "Phone"]
 
@@ -184,7 +185,7 @@ class FakeKaphila:
         on the way (a ``wait_for(timeout=...)``) is kept too.
         """
         while True:
-            await anyio.wait_all_tasks_blocked()
+            await wait_all_tasks_blocked()
             next_at = self._next_timer_at()
             if next_at is None or next_at > when:
                 break
@@ -193,7 +194,7 @@ class FakeKaphila:
                 model.advance(next_at)
                 self._flush(model)
         self.clock.advance_to(when)
-        await anyio.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
 
     def _next_timer_at(self) -> float | None:
         moments = [t.at for m in self.models.values() if (t := m.next_timer()) is not None]
@@ -221,6 +222,11 @@ class Phone:
     @property
     def call_id(self) -> str | None:
         return self._handle.call_id
+
+    @property
+    def done(self) -> bool:
+        """Whether the call has ended and its result is ready."""
+        return self._handle.done
 
     @property
     def transcript(self) -> list[TranscriptEntry]:
@@ -322,7 +328,7 @@ class Phone:
         return model
 
     async def _settle(self) -> None:
-        await anyio.wait_all_tasks_blocked()
+        await wait_all_tasks_blocked()
 
     async def _until(self, check: Callable[[], T | None], expecting: str) -> T:
         waited = 0.0

@@ -1,0 +1,156 @@
+"""Scripted callees: what the phone at a destination number does, without I/O.
+
+"Answer after 1 s and press 1 two seconds into each menu", "voicemail picks up",
+"never answers", "hangs up after 20 s". A ``CalleeRun`` reads a ``CallModel`` and says
+which action is due next and when; the host (the simulator, or a fake) waits and
+applies it. One script serves every host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._model import KEYS, CallModel, Phase
+
+__all__ = ["Callee", "CalleeRun", "KeyStep"]
+
+AnswerMode = Literal["human", "machine", "never", "reject"]
+_MODES = ("human", "machine", "never", "reject")
+#: Time between two keys of one step ("1234").
+KEY_GAP = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStep:
+    """Press ``keys`` ``after`` seconds into the next gather."""
+
+    keys: str
+    after: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.keys or any(k not in KEYS for k in self.keys):
+            raise ValueError(f"keys must be telephone keys (0-9, * and #), not {self.keys!r}")
+        if self.after < 0:
+            raise ValueError("after must be zero or more seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Callee:
+    answer: AnswerMode = "human"
+    answer_after: float = 1.0
+    keys: tuple[KeyStep, ...] = ()
+    hang_up_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.answer not in _MODES:
+            raise ValueError(f"answer must be one of {', '.join(_MODES)}, not {self.answer!r}")
+        if self.answer_after < 0:
+            raise ValueError("answer_after must be zero or more seconds")
+        if self.hang_up_after is not None and self.hang_up_after < 0:
+            raise ValueError("hang_up_after must be zero or more seconds")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, where: str = "callee") -> Callee:
+        """Read a callee from a TOML table; errors name the field (``callees.X.keys[0]``)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where} must be a table")
+        unknown = set(data) - {"answer", "answer_after", "keys", "hang_up_after"}
+        if unknown:
+            raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        steps: list[KeyStep] = []
+        raw_keys = data.get("keys", [])
+        if not isinstance(raw_keys, list):
+            raise ValueError(f"{where}.keys must be a list of {{ press = '1', after = 2.0 }}")
+        for index, step in enumerate(raw_keys):
+            at = f"{where}.keys[{index}]"
+            if isinstance(step, str):
+                step = {"press": step}
+            if not isinstance(step, Mapping) or not isinstance(step.get("press"), str):
+                raise ValueError(f"{at} needs press = '<keys>'")
+            after = step.get("after", 1.0)
+            if isinstance(after, bool) or not isinstance(after, int | float):
+                raise ValueError(f"{at}.after must be a number of seconds")
+            try:
+                steps.append(KeyStep(step["press"], float(after)))
+            except ValueError as exc:
+                raise ValueError(f"{at}: {exc}") from None
+        try:
+            return cls(
+                answer=data.get("answer", "human"),
+                answer_after=_seconds(data, "answer_after", 1.0, where),
+                keys=tuple(steps),
+                hang_up_after=_optional_seconds(data, "hang_up_after", where),
+            )
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+
+def _seconds(data: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}.{key} must be a number of seconds")
+    return float(value)
+
+
+def _optional_seconds(data: Mapping[str, Any], key: str, where: str) -> float | None:
+    return None if data.get(key) is None else _seconds(data, key, 0.0, where)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: Literal["answer", "reject", "press", "hang_up"]
+    key: str = ""
+
+
+class CalleeRun:
+    """One callee's progress on one call."""
+
+    __slots__ = ("_gather_seen", "_presses", "_steps", "callee")
+
+    def __init__(self, callee: Callee) -> None:
+        self.callee = callee
+        self._steps = list(callee.keys)
+        self._gather_seen: float | None = None
+        self._presses: list[tuple[float, str]] = []
+
+    def next_action(self, model: CallModel) -> tuple[float, Action] | None:
+        """The callee's next action on ``model`` and when it is due (model time)."""
+        if model.phase is Phase.ENDED:
+            return None
+        callee = self.callee
+        if model.phase is Phase.RINGING:
+            at = model.created_at + callee.answer_after
+            if callee.answer in ("human", "machine"):
+                return at, Action("answer")
+            if callee.answer == "reject":
+                return at, Action("reject")
+            return None  # never: the ring timeout ends it
+        candidates: list[tuple[float, Action]] = []
+        started = model.gather_started_at
+        if started is not None and started != self._gather_seen:
+            self._gather_seen = started
+            self._presses = []
+            if self._steps:
+                step = self._steps.pop(0)
+                self._presses = [
+                    (started + step.after + i * KEY_GAP, key) for i, key in enumerate(step.keys)
+                ]
+        if self._presses and model.gathering is not None:
+            at, key = self._presses[0]
+            candidates.append((at, Action("press", key)))
+        if callee.hang_up_after is not None and model.answered_at is not None:
+            candidates.append((model.answered_at + callee.hang_up_after, Action("hang_up")))
+        return min(candidates, key=lambda c: c[0]) if candidates else None
+
+    def apply(self, model: CallModel, action: Action, now: float) -> None:
+        if action.kind == "answer":
+            model.answer(now, machine=self.callee.answer == "machine")
+        elif action.kind == "reject":
+            model.caller_hangs_up(now)
+        elif action.kind == "press":
+            self._presses.pop(0)
+            model.press(action.key, now)
+        else:
+            model.caller_hangs_up(now)

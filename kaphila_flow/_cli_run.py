@@ -1,0 +1,190 @@
+"""What each ``kaphila-flow`` command does (the parser lives in ``cli.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import anyio
+
+from ._exceptions import ConfigurationError
+from ._loading import load_target
+from ._result import CallResult, TranscriptEntry
+from ._runtime import CallHandle, Runtime
+
+__all__ = ["demo", "dial", "serve", "simulator"]
+
+
+def _out() -> TextIO:
+    return sys.stdout
+
+
+def print_entry(handle: CallHandle, entry: TranscriptEntry) -> None:
+    print(f"  {entry.at:6.2f}s  {entry.kind:<9} {entry.text}", file=_out(), flush=True)
+
+
+def print_result(result: CallResult) -> None:
+    print(f"call {result.call_id} to {result.number}: {result.status}", file=_out())
+    if result.answered_by:
+        print(f"  answered by: {result.answered_by}", file=_out())
+    if result.forwarded_to:
+        print(f"  forwarded to: {result.forwarded_to}", file=_out())
+    if result.duration is not None:
+        print(f"  duration: {result.duration:.1f} s", file=_out())
+    print(f"  result: {result.value!r}", file=_out())
+    if result.error is not None:
+        print(f"  error: {type(result.error).__name__}: {result.error}", file=_out())
+
+
+def _flow_and_options(target: str) -> tuple[Any, dict[str, Any]]:
+    module, flow = load_target(target)
+    if not inspect.iscoroutinefunction(flow):
+        raise ConfigurationError(f"{target} is not an `async def` flow taking a Call")
+    options = getattr(module, "DIAL_OPTIONS", {})
+    if not isinstance(options, Mapping):
+        raise ConfigurationError(f"{target}: DIAL_OPTIONS must be a dict of Runtime.dial options")
+    return flow, dict(options)
+
+
+def _dial_options(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    if args.use_amd:
+        options["use_amd"] = True
+    if args.ring_timeout is not None:
+        options["ring_timeout"] = args.ring_timeout
+    if args.caller_id:
+        options["caller_id"] = args.caller_id
+    return options
+
+
+def _exit_status(result: CallResult) -> int:
+    return 1 if result.status == "failed" else 0
+
+
+# -- dial --------------------------------------------------------------------------------
+
+
+async def dial(args: argparse.Namespace) -> int:
+    flow, options = _flow_and_options(args.target)
+    options = _dial_options(args, options)
+    if args.interactive:
+        return await _dial_interactive(flow, args.number, options)
+    if args.simulate:
+        from ._cli_simulate import dial_simulated
+
+        return await dial_simulated(args, flow, options)
+    runtime = _runtime_from_args(args)
+    async with runtime, anyio.create_task_group() as tg:
+        await tg.start(runtime.serve, args.bind)
+        result = await runtime.dial(args.number, flow, **options)
+        tg.cancel_scope.cancel()
+    print_result(result)
+    return _exit_status(result)
+
+
+def _runtime_from_args(args: argparse.Namespace) -> Runtime:
+    from ._client import KaphilaClient
+    from ._config import Settings
+
+    settings = Settings.from_env(
+        api_key=args.api_key,
+        base_url=args.base_url,
+        webhook_url=args.webhook_url,
+        caller_id=args.caller_id,
+    )
+    if settings.webhook_url is None:
+        raise ConfigurationError(
+            "KAPHILA_WEBHOOK_URL is not set: give the public URL that reaches this receiver "
+            "(or use --simulate)"
+        )
+    client = KaphilaClient(settings.api_key, base_url=settings.base_url)
+    return Runtime(
+        client,
+        webhook_url=settings.webhook_url,
+        caller_id=settings.caller_id,
+        voice_name=settings.voice_name,
+        gather_grace=settings.gather_grace,
+        owns_transport=True,
+        on_transcript=print_entry,
+    )
+
+
+async def _dial_interactive(flow: Any, number: str, options: dict[str, Any]) -> int:
+    """The person at the terminal is the callee of an in-memory call."""
+    from .testing import FakeKaphila
+
+    print("You are the callee. Type keys and Enter; Enter alone is silence; h hangs up.")
+    async with FakeKaphila(patience=3600, on_transcript=print_entry) as kaphila:
+        phone = await kaphila.call(flow, number=number, **options)
+        while not phone.done:
+            try:
+                await phone.hears()
+                continue
+            except AssertionError:
+                if phone.done:
+                    break
+            line = await anyio.to_thread.run_sync(_read_line)
+            if line is None or line.strip().lower() == "h":
+                await phone.hang_up()
+            elif not line.strip():
+                try:
+                    await phone.stay_silent()
+                except AssertionError:  # not in a gather: just let some time pass
+                    await phone.waits(5)
+            else:
+                await phone.press(line.strip())
+        result = await phone.result()
+    print_result(result)
+    return _exit_status(result)
+
+
+def _read_line() -> str | None:
+    try:
+        return input("keys> ")
+    except EOFError:
+        return None
+
+
+# -- serve -------------------------------------------------------------------------------
+
+
+async def serve(args: argparse.Namespace) -> int:
+    _module, target = load_target(args.target)
+    if isinstance(target, Runtime):
+        runtime = target
+        flow = None
+    elif inspect.iscoroutinefunction(target):
+        runtime = _runtime_from_args(args)
+        flow = target
+    else:
+        raise ConfigurationError(f"{args.target} is neither a Runtime nor an `async def` flow")
+    if args.dial and flow is None:
+        raise ConfigurationError("--dial needs a flow target, not a Runtime")
+    async with runtime, anyio.create_task_group() as tg:
+        url = await tg.start(runtime.serve, args.bind)
+        print(f"receiving webhooks on {url}", file=_out(), flush=True)
+        for number in args.dial:
+            handle = await runtime.start(number, flow, **_dial_options(args, {}))  # type: ignore[arg-type]
+            tg.start_soon(_report, handle)
+    return 0
+
+
+async def _report(handle: CallHandle) -> None:
+    print_result(await handle.result())
+
+
+# -- simulator and demo ------------------------------------------------------------------
+
+
+async def simulator(args: argparse.Namespace) -> int:
+    from ._cli_simulate import run_simulator
+
+    return await run_simulator(args)
+
+
+async def demo(args: argparse.Namespace) -> int:
+    from ._cli_simulate import run_demo
+
+    return await run_demo()

@@ -1,0 +1,95 @@
+"""Running the simulator: in the current asyncio loop, or in a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import TracebackType
+
+import anyio
+import anyio.abc
+
+from .._serve import base_url, bind_socket, serve_app
+from ._core import Simulator
+from ._http import create_app
+
+__all__ = ["SimulatorThread", "serve_simulator"]
+
+
+async def serve_simulator(
+    simulator: Simulator,
+    bind: str = "127.0.0.1:8000",
+    *,
+    task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the simulated API (asyncio) until cancelled; reports its base URL."""
+    sock = bind_socket(bind)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(simulator.run)
+            await tg.start(serve_app, create_app(simulator), sock)
+            task_status.started(base_url(sock))
+    finally:
+        sock.close()
+
+
+class SimulatorThread:
+    """The simulator on its own asyncio loop in a daemon thread, on a loopback port.
+
+        with SimulatorThread(Simulator(speed=INSTANT)) as sim:
+            client = KaphilaClient("ak_simulator", base_url=sim.base_url)
+
+    Backend-neutral for its user: a trio program or test can talk to it over HTTP.
+    """
+
+    def __init__(self, simulator: Simulator, bind: str = "127.0.0.1:0") -> None:
+        self.simulator = simulator
+        self._bind = bind
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.base_url = ""
+        self._thread = threading.Thread(target=self._main, name="kaphila-simulator", daemon=True)
+
+    def __enter__(self) -> SimulatorThread:
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise RuntimeError("the simulator did not start within 30 s")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+
+    def call(self, function: object, *args: object) -> None:
+        """Run a plain function on the simulator's loop (its state is not thread-safe)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(function, *args)  # type: ignore[arg-type]
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with anyio.create_task_group() as tg:
+            self.base_url = await tg.start(serve_simulator, self.simulator, self._bind)
+            self._ready.set()
+            await self._stop.wait()
+            tg.cancel_scope.cancel()

@@ -1,0 +1,94 @@
+"""The command line, run as a user runs it: a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kaphila_flow", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_interactive_dial_makes_the_terminal_the_callee() -> None:
+    done = run("dial", "examples/ivr_menu.py:flow", "16089270862", "--interactive", stdin="9\n2\n")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "said      Welcome to our company." in out
+    assert "Sorry, that is not a valid choice." in out
+    assert "forwarded 16085550102" in out
+    assert "result: 'support'" in out
+
+
+def test_interactive_hangup() -> None:
+    done = run(
+        "dial", "examples/pin_entry.py:flow", "16089270862", "--interactive", stdin="12\nh\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert ": hung-up" in done.stdout
+    assert "12" not in done.stdout.split("keys>")[-1].replace(
+        "16089270862", ""
+    )  # the PIN is masked
+
+
+def test_end_of_input_hangs_up() -> None:
+    done = run(
+        "dial", "examples/appointment_confirm.py:flow", "16089270862", "--interactive", stdin=""
+    )
+    assert done.returncode == 0, done.stderr
+    assert ": hung-up" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("dial", "examples/nope.py:flow", "16089270862", "--interactive"), "no such file"),
+        (("dial", "examples/ivr_menu.py", "16089270862", "--interactive"), "MODULE_OR_FILE:NAME"),
+        (
+            ("dial", "examples/ivr_menu.py:nothing", "16089270862", "--interactive"),
+            "has no 'nothing'",
+        ),
+        (
+            ("dial", "examples/ivr_menu.py:SALES", "16089270862", "--interactive"),
+            "not an `async def` flow",
+        ),
+        (
+            ("dial", "examples/ivr_menu.py:flow", "12345", "--interactive"),
+            "invalid phone number '12345'",
+        ),
+        (("dial", "examples/ivr_menu.py:flow", "16089270862"), "KAPHILA_API_KEY is not set"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args: tuple[str, ...], needle: str) -> None:
+    done = run(*args, env={"KAPHILA_API_KEY": ""})
+    assert done.returncode == 2
+    assert needle in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_missing_webhook_url_is_explained() -> None:
+    done = run(
+        "dial",
+        "examples/ivr_menu.py:flow",
+        "16089270862",
+        env={"KAPHILA_API_KEY": "ak_x", "KAPHILA_WEBHOOK_URL": ""},
+    )
+    assert done.returncode == 2
+    assert "KAPHILA_WEBHOOK_URL is not set" in done.stderr
