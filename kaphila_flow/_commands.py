@@ -234,13 +234,14 @@ class MakeCall(Command[MakeCallReply]):
 
     @classmethod
     def from_body(cls, data: Mapping[str, Any]) -> MakeCall:
+        ring_timeout = opt_int(data, "ringTimeout")
         return cls(
             number=req_str(data, "number"),
             webhook_url=opt_str(data, "webhookUrl"),
             caller_id=opt_str(data, "callerId"),
             use_amd=bool(opt_bool(data, "useAmd")),
             voice_name=opt_str(data, "voiceName"),
-            ring_timeout=opt_int(data, "ringTimeout") or 30,
+            ring_timeout=30 if ring_timeout is None else ring_timeout,
         )
 
 

@@ -92,3 +92,90 @@ def test_missing_webhook_url_is_explained() -> None:
     )
     assert done.returncode == 2
     assert "KAPHILA_WEBHOOK_URL is not set" in done.stderr
+
+
+def test_dial_simulate_runs_a_flow_over_http() -> None:
+    done = run(
+        "dial",
+        "examples/appointment_confirm.py:flow",
+        "16089270862",
+        "--simulate",
+        "--speed",
+        "100",
+        "--keys",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "said      Confirmed! Thank you." in done.stdout
+    assert "result: 'confirmed'" in done.stdout
+
+
+def test_dial_simulate_with_a_machine_and_the_example_dial_options() -> None:
+    done = run(
+        "dial",
+        "examples/voicemail_drop.py:flow",
+        "16089270862",
+        "--simulate",
+        "--speed",
+        "100",
+        "--answer",
+        "machine",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "answered by: machine" in done.stdout
+    assert "result: 'voicemail'" in done.stdout
+
+
+@pytest.mark.integration
+def test_make_demo_prints_a_complete_call() -> None:
+    done = run("demo", timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for expected in (
+        "answered",
+        "said      Welcome to our company.",
+        "prompt    Press 1 for Sales",
+        "keys      1",
+        "forwarded 16085550101",
+        "ended     completed",
+        "result: 'sales'",
+    ):
+        assert expected in out
+    assert "Running on" not in done.stderr
+
+
+def test_simulator_command_serves_the_api(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kaphila_flow", "simulator", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the simulator did not come up"
+                time.sleep(0.1)
+        assert health.json()["status"] == "ok"
+        call = httpx.post(
+            f"http://127.0.0.1:{port}/makecall",
+            json={"number": "16089270862"},
+            headers={"Authorization": "Bearer ak_simulator"},
+        )
+        assert call.status_code == 200 and call.json()["success"] is True
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

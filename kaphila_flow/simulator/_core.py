@@ -73,6 +73,7 @@ class Simulator:
         speech: SpeechTiming | None = None,
         delivery_attempts: int = 5,
         delivery_timeout: float = 5.0,
+        duplicate_webhooks: bool = False,
     ) -> None:
         if not speed > 0:
             raise ValueError("speed must be a positive factor (1 = real time)")
@@ -86,6 +87,8 @@ class Simulator:
         self.speech = speech or SpeechTiming()
         self.delivery_attempts = delivery_attempts
         self.delivery_timeout = delivery_timeout
+        #: Deliver every webhook twice, as an at-least-once provider may.
+        self.duplicate_webhooks = duplicate_webhooks
         self.calls: dict[str, _Call] = {}
         #: Every event each call emitted, delivered or not, in order.
         self.events: list[ev.Event] = []
@@ -306,6 +309,8 @@ class Simulator:
             async for event in events:
                 if not await self.deliver(url, event):
                     self.undelivered.append(event)
+                if self.duplicate_webhooks:
+                    await self.deliver(url, event)
 
     async def deliver(self, url: str, event: ev.Event) -> bool:
         """POST one webhook until a 2xx comes back (the one place webhooks leave)."""
