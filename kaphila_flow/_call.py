@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _events as ev
@@ -21,7 +21,6 @@ __all__ = ["Call", "KeyStream"]
 
 logger = logging.getLogger("kaphila_flow.call")
 R = TypeVar("R")
-T = TypeVar("T")
 E = TypeVar("E", bound=ev.Event)
 
 _GATHER_OUTCOMES: tuple[type[ev.Event], ...] = (
@@ -190,77 +189,10 @@ class Call:
         session.last_digits = digits
         return digits
 
-    async def menu(
-        self,
-        prompt: str,
-        options: Mapping[str, T],
-        *,
-        tries: int = 3,
-        timeout: float = 5.0,
-        invalid: str | None = _prompts.INVALID,
-        no_input: str | None = _prompts.NO_INPUT,
-        failure: str | None = _prompts.FAILURE,
-        reprompt: str | None = None,
-    ) -> T:
-        """Ask until the caller presses one of ``options``' keys; return its value.
-
-        Barge-in: the prompt goes in the ``/gather`` itself. A wrong key plays
-        ``invalid``, silence plays ``no_input``, each before the prompt (or
-        ``reprompt``) again; after ``tries`` gathers, ``failure`` plays and
-        ``MenuFailed`` is raised.
-        """
-        return await _prompts.menu(
-            self,
-            prompt,
-            options,
-            tries=tries,
-            timeout=timeout,
-            invalid=invalid,
-            no_input=no_input,
-            failure=failure,
-            reprompt=reprompt,
-        )
-
-    async def ask(
-        self,
-        prompt: str,
-        *,
-        max_digits: int,
-        finish_on_key: str | None = "#",
-        validate: Callable[[str], bool] | None = None,
-        tries: int = 3,
-        timeout: float = 10.0,
-        invalid: str | None = "Sorry, that entry is not valid.",
-        no_input: str | None = "Sorry, I did not get your entry.",
-        failure: str | None = _prompts.FAILURE,
-        reprompt: str | None = None,
-        sensitive: bool = False,
-    ) -> str:
-        """Free entry (a PIN, an account number) with an optional validator and retries.
-
-        ``sensitive=True`` keeps the keys out of logs, the transcript (masked) and
-        exception messages.
-        """
-        return await _prompts.ask(
-            self,
-            prompt,
-            max_digits=max_digits,
-            finish_on_key=finish_on_key,
-            validate=validate,
-            tries=tries,
-            timeout=timeout,
-            invalid=invalid,
-            no_input=no_input,
-            failure=failure,
-            reprompt=reprompt,
-            sensitive=sensitive,
-        )
-
-    async def confirm(
-        self, prompt: str, *, yes: str = "1", no: str = "2", tries: int = 3, timeout: float = 5.0
-    ) -> bool:
-        """A yes/no question on two keys; ``True`` for ``yes``."""
-        return await _prompts.confirm(self, prompt, yes=yes, no=no, tries=tries, timeout=timeout)
+    # The IVR building blocks live in _prompts.py, where their retry rules read as one.
+    menu = _prompts.menu
+    ask = _prompts.ask
+    confirm = _prompts.confirm
 
     async def leave_voicemail(self, text: str) -> None:
         """Speak ``text`` (to an answering machine) and hang up."""

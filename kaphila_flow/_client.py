@@ -89,6 +89,26 @@ _ERRORS: dict[int, type[ApiError]] = {
 }
 
 
+def _placement(
+    kind: type[MakeCall],
+    number: str,
+    webhook_url: str | None,
+    caller_id: str | None,
+    use_amd: bool,
+    voice_name: str | None,
+    ring_timeout: int,
+) -> MakeCall:
+    """A ``/makecall`` or ``/batchcall`` with both numbers in Kaphila's form."""
+    return kind(
+        normalize_number(number),
+        webhook_url=webhook_url,
+        caller_id=normalize_number(caller_id) if caller_id else None,
+        use_amd=use_amd,
+        voice_name=voice_name,
+        ring_timeout=ring_timeout,
+    )
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost.localdomain"):
         return True
@@ -299,17 +319,9 @@ class KaphilaClient:
         voice_name: str | None = None,
         ring_timeout: int = 30,
     ) -> MakeCallReply:
-        """``POST /makecall``. The number is checked before anything is sent."""
-        return await self.send(
-            MakeCall(
-                normalize_number(number),
-                webhook_url=webhook_url,
-                caller_id=normalize_number(caller_id) if caller_id else None,
-                use_amd=use_amd,
-                voice_name=voice_name,
-                ring_timeout=ring_timeout,
-            )
-        )
+        """``POST /makecall``. The numbers are checked before anything is sent."""
+        options = (webhook_url, caller_id, use_amd, voice_name, ring_timeout)
+        return await self.send(_placement(MakeCall, number, *options))
 
     async def batch_call(
         self,
@@ -322,16 +334,8 @@ class KaphilaClient:
         ring_timeout: int = 30,
     ) -> MakeCallReply:
         """``POST /batchcall``: as ``make_call``, for batch workflows."""
-        return await self.send(
-            BatchCall(
-                normalize_number(number),
-                webhook_url=webhook_url,
-                caller_id=normalize_number(caller_id) if caller_id else None,
-                use_amd=use_amd,
-                voice_name=voice_name,
-                ring_timeout=ring_timeout,
-            )
-        )
+        options = (webhook_url, caller_id, use_amd, voice_name, ring_timeout)
+        return await self.send(_placement(BatchCall, number, *options))
 
     async def forward_call(self, call_id: str, forward_number: str) -> ForwardReply:
         return await self.send(ForwardCall(call_id, normalize_number(forward_number)))

@@ -50,6 +50,12 @@ async def menu(
     failure: str | None = FAILURE,
     reprompt: str | None = None,
 ) -> T:
+    """Ask until the caller presses one of ``options``' keys; return its value.
+
+    Barge-in: the prompt goes in the ``/gather`` itself. A wrong key plays ``invalid``,
+    silence plays ``no_input``, each before the prompt (or ``reprompt``) again; after
+    ``tries`` gathers, ``failure`` plays and ``MenuFailed`` is raised.
+    """
     if not options:
         raise ValueError("a menu needs at least one option")
     for key in options:
@@ -90,6 +96,11 @@ async def ask(
     reprompt: str | None = None,
     sensitive: bool = False,
 ) -> str:
+    """Free entry (a PIN, an account number) with an optional validator and retries.
+
+    ``sensitive=True`` keeps the keys out of logs, the transcript (masked) and
+    exception messages.
+    """
     _check_tries(tries)
     lead: str | None = None
     for attempt in range(tries):
@@ -121,6 +132,7 @@ async def confirm(
     no_input: str | None = NO_INPUT,
     failure: str | None = FAILURE,
 ) -> bool:
+    """A yes/no question on two keys; ``True`` for ``yes``."""
     if yes == no:
         raise ValueError("yes and no must be different keys")
     return await menu(

@@ -179,3 +179,53 @@ def test_simulator_command_serves_the_api(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.integration
+def test_serve_places_calls_and_receives_their_webhooks() -> None:
+    import socket
+
+    from kaphila_flow.simulator import Callee, KeyStep, Simulator, SimulatorThread
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with SimulatorThread(Simulator(speed=100)) as sim:
+        sim.simulator.callee("16089270862", Callee(keys=(KeyStep("1"),)))
+        env = {
+            **os.environ,
+            "KAPHILA_API_KEY": "ak_simulator",
+            "KAPHILA_BASE_URL": sim.base_url,
+            "KAPHILA_WEBHOOK_URL": f"http://127.0.0.1:{port}/webhooks",
+        }
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kaphila_flow",
+                "serve",
+                "examples/ivr_menu.py:flow",
+                "--dial",
+                "16089270862",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            lines = []
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if "result:" in line:
+                    break
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    out = "".join(lines)
+    assert "receiving webhooks on" in out
+    assert "result: 'sales'" in out

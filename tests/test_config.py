@@ -33,3 +33,21 @@ def test_bad_settings_get_one_clear_line(env: dict[str, str], needle: str) -> No
     with pytest.raises(ConfigurationError, match=needle) as caught:
         Settings.from_env(env)
     assert "\n" not in str(caught.value)
+
+
+def test_runtime_from_env_builds_a_client_without_leaking_the_key() -> None:
+    from kaphila_flow import Runtime
+    from kaphila_flow._client import KaphilaClient
+
+    env = {
+        "KAPHILA_API_KEY": "ak_from_env_secret",
+        "KAPHILA_BASE_URL": "https://kaphila.example",
+        "KAPHILA_WEBHOOK_URL": "https://bot.example/webhooks/",
+        "KAPHILA_CALLER_ID": "+1 608 555 0100",
+    }
+    runtime = Runtime.from_env(env)
+    assert isinstance(runtime.transport, KaphilaClient)
+    assert runtime.transport.base_url == "https://kaphila.example"
+    assert runtime.webhook_url == "https://bot.example/webhooks"
+    assert runtime.caller_id == "16085550100"
+    assert "ak_from_env_secret" not in repr(runtime) + repr(runtime.transport)

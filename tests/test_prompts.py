@@ -258,3 +258,14 @@ async def test_wait_for_with_an_example_event(kaphila: FakeKaphila) -> None:
     await phone.press("5")
     assert (await phone.result()).value == "dtmf.received"
     assert isinstance(kaphila.commands[1], Voice)
+
+
+async def test_recordings_are_collected_and_can_be_stopped(kaphila: FakeKaphila) -> None:
+    async def flow(call: Call) -> list[str]:
+        await call.say("This call is recorded. Stopping now.")
+        await call.stop_recording()
+        return [event.name for event in call.recordings]
+
+    result = await (await kaphila.call(flow)).result()
+    assert result.value == ["recording.started", "recording.stopped"]
+    assert [event.name for event in result.recordings] == ["recording.started", "recording.stopped"]
