@@ -7,7 +7,7 @@ async def flow(call: Call) -> str:
 
 from . import events
 from ._call import Call
-from ._clock import Clock, SystemClock, VirtualClock
+from ._clock import Clock, ScaledClock, SystemClock, VirtualClock
 from ._commands import (
     BatchCall,
     Command,
@@ -102,6 +102,7 @@ __all__ = [
     "PlaybackReply",
     "RateLimited",
     "Runtime",
+    "ScaledClock",
     "ServerError",
     "Settings",
     "StopRecording",

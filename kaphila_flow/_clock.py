@@ -12,7 +12,7 @@ from typing import Protocol
 
 import anyio
 
-__all__ = ["Clock", "SystemClock", "VirtualClock"]
+__all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock"]
 
 
 class Clock(Protocol):
@@ -37,6 +37,34 @@ class SystemClock:
         if deadline == math.inf:
             await anyio.sleep_forever()
         await anyio.sleep_until(deadline)
+
+
+class ScaledClock:
+    """Real time sped up ``speed`` times: a runtime that keeps pace with a fast simulator."""
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._origin = time.time()
+        self._start: float | None = None
+
+    def _real(self) -> float:
+        now = anyio.current_time()
+        if self._start is None:
+            self._start = now
+        return now - self._start
+
+    def now(self) -> float:
+        return self._real() * self.speed
+
+    def wall_time(self) -> float:
+        return self._origin + self.now()
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline == math.inf:
+            await anyio.sleep_forever()
+        await anyio.sleep(max(0.0, (deadline - self.now()) / self.speed))
 
 
 class VirtualClock:

@@ -13,8 +13,9 @@ __all__ = ["CallResult", "CallStatus", "TranscriptEntry"]
 #: completed: the flow finished (the runtime hung up, or the flow forwarded the call);
 #: hung-up: the caller (or the network) ended the call while the flow ran;
 #: no-answer: never answered, so the flow never ran;
-#: failed: the call could not be placed, or the flow raised.
-CallStatus = Literal["completed", "hung-up", "no-answer", "failed"]
+#: failed: the call could not be placed, or the flow raised;
+#: unknown: the /makecall answer was lost and no placed call could be found for it.
+CallStatus = Literal["completed", "hung-up", "no-answer", "failed", "unknown"]
 
 MASK = "•"
 

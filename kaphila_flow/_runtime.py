@@ -29,6 +29,7 @@ from ._commands import Command, Hangup, MakeCall
 from ._exceptions import CallEnded, CallNotFound, KaphilaError
 from ._interrupt import drive
 from ._numbers import normalize_number
+from ._reconcile import answer_was_lost, find_placed_call
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
@@ -376,15 +377,17 @@ class Runtime:
         placed = False
         try:
             try:
-                reply = await self.send(request)
+                call_id = await self._place(session, request)
             except KaphilaError as exc:
-                logger.warning("call to %s could not be placed: %s", session.number, exc)
                 error = exc
+                if answer_was_lost(exc):
+                    status = "unknown"
+                    session.note("ended", "placement unknown: the /makecall answer was lost")
                 return
             finally:
                 self._placing -= 1
             placed = True
-            self._register(session, reply.call_id)
+            self._register(session, call_id)
             answer = await session.next_event(
                 (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
                 until=self.clock.now() + request.ring_timeout + self.ring_grace,
@@ -409,6 +412,29 @@ class Runtime:
                 if placed:
                     await self._hang_up_if_live(session)
                 self._finish(session, handle, status, value, error)
+
+    async def _place(self, session: CallSession, request: MakeCall) -> str:
+        """``/makecall``, never repeated; a lost answer is reconciled, not retried."""
+        try:
+            reply = await self.send(request)
+        except KaphilaError as exc:
+            if not answer_was_lost(exc):
+                logger.warning("call to %s could not be placed: %s", session.number, exc)
+                raise
+            found = await find_placed_call(session, self.transport, self._calls.keys())
+            if found is None:
+                logger.error(
+                    "call to %s: the /makecall answer was lost (%s) and no placed call was "
+                    "found; it may or may not be ringing",
+                    session.number,
+                    type(exc).__name__,
+                )
+                raise
+            logger.warning(
+                "call to %s: the /makecall answer was lost; adopted call %s", session.number, found
+            )
+            return found
+        return reply.call_id
 
     def _choose_flow(self, session: CallSession, flow: Flow, on_machine: Flow | str | None) -> Flow:
         if on_machine is None or session.amd is None or not session.amd.is_machine:

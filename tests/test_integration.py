@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from kaphila_flow import Call, CallEnded, events
-from kaphila_flow.simulator import Callee, KeyStep
+from kaphila_flow.simulator import Callee, Faults, KeyStep
 
 from .examples_loader import load_example
 from .integration import runtime_for, simulator
@@ -126,7 +126,7 @@ async def test_duplicate_webhooks_resume_once() -> None:
         await call.say(f"You pressed {digits}.")
         return digits
 
-    with simulator(duplicate_webhooks=True) as sim:
+    with simulator(faults=Faults(duplicate=1.0)) as sim:
         sim.simulator.callee(NUMBER, Callee(keys=(KeyStep("5"),)))
         async with runtime_for(sim) as runtime:
             result = await runtime.dial(NUMBER, flow)

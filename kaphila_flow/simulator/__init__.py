@@ -12,6 +12,7 @@ from .._callees import Callee, KeyStep
 from ._accounts import Account
 from ._book import load_simulator, simulator_from_mapping
 from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, Simulator
+from ._faults import Faults
 from ._http import create_app
 from ._serving import SimulatorThread, serve_simulator
 
@@ -21,6 +22,7 @@ __all__ = [
     "USER_AGENT",
     "Account",
     "Callee",
+    "Faults",
     "KeyStep",
     "Simulator",
     "SimulatorThread",

@@ -40,6 +40,7 @@ from .._exceptions import AuthenticationError, BadRequest, CallNotFound
 from .._model import CallModel, Phase, SpeechTiming, iso_timestamp
 from .._numbers import normalize_number
 from ._accounts import Account, AccountState
+from ._faults import Faults
 
 __all__ = ["INSTANT", "USER_AGENT", "Simulator"]
 
@@ -73,7 +74,7 @@ class Simulator:
         speech: SpeechTiming | None = None,
         delivery_attempts: int = 5,
         delivery_timeout: float = 5.0,
-        duplicate_webhooks: bool = False,
+        faults: Faults | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError("speed must be a positive factor (1 = real time)")
@@ -87,8 +88,9 @@ class Simulator:
         self.speech = speech or SpeechTiming()
         self.delivery_attempts = delivery_attempts
         self.delivery_timeout = delivery_timeout
-        #: Deliver every webhook twice, as an at-least-once provider may.
-        self.duplicate_webhooks = duplicate_webhooks
+        self.faults = faults or Faults()
+        #: Requests admitted (past auth, limits and refusals): (path, body), in order.
+        self.requests: list[tuple[str, dict[str, Any]]] = []
         self.calls: dict[str, _Call] = {}
         #: Every event each call emitted, delivered or not, in order.
         self.events: list[ev.Event] = []
@@ -100,7 +102,7 @@ class Simulator:
         self._waiters: dict[str, anyio.Event] = {}
         self._changed: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx.AsyncHTTPTransport | None = None
 
     def __repr__(self) -> str:
         return f"<Simulator {len(self.calls)} calls, speed {self.speed:g}>"
@@ -128,6 +130,7 @@ class Simulator:
     def admit(self, account: AccountState, path: str) -> None:
         """The one place an API request is admitted (rate limit; fault switches)."""
         account.count(path, self.now())
+        self.faults.refuse(path)
 
     def make_call(self, account: AccountState, command: MakeCall) -> MakeCallReply:
         number = _kaphila_number(command.number, "number")
@@ -219,12 +222,9 @@ class Simulator:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Play every call until cancelled (webhook delivery included)."""
-        async with (
-            httpx.AsyncClient(
-                headers={"User-Agent": USER_AGENT}, timeout=self.delivery_timeout
-            ) as http,
-            anyio.create_task_group() as tg,
-        ):
+        # The bare transport, not a client: a client logs each URL, and a webhook URL
+        # carries the call's secret token.
+        async with httpx.AsyncHTTPTransport() as http, anyio.create_task_group() as tg:
             self._http = http
             self._tg = tg
             task_status.started()
@@ -306,19 +306,47 @@ class Simulator:
         self, url: str, events: MemoryObjectReceiveStream[ev.Event]
     ) -> None:
         async with events:
+            held: ev.Event | None = None
             async for event in events:
-                if not await self.deliver(url, event):
-                    self.undelivered.append(event)
-                if self.duplicate_webhooks:
-                    await self.deliver(url, event)
+                if held is None and self.faults.chance(self.faults.reorder):
+                    held = event  # goes out after the next one
+                    continue
+                await self._send_webhook(url, event)
+                if held is not None:
+                    await self._send_webhook(url, held)
+                    held = None
+            if held is not None:
+                await self._send_webhook(url, held)
+
+    async def _send_webhook(self, url: str, event: ev.Event) -> None:
+        faults = self.faults
+        if faults.chance(faults.drop):
+            self.undelivered.append(event)  # lost on the way
+            return
+        if (pause := faults.delay()) > 0:
+            await anyio.sleep(pause)
+        if not await self.deliver(url, event):
+            self.undelivered.append(event)
+        if faults.chance(faults.duplicate):
+            await self.deliver(url, event)
 
     async def deliver(self, url: str, event: ev.Event) -> bool:
         """POST one webhook until a 2xx comes back (the one place webhooks leave)."""
         assert self._http is not None
         payload = event.to_payload()
+        timeout = {key: self.delivery_timeout for key in ("connect", "read", "write", "pool")}
         for attempt in range(self.delivery_attempts):
+            request = httpx.Request(
+                "POST",
+                url,
+                json=payload,
+                headers={"User-Agent": USER_AGENT},
+                extensions={"timeout": timeout},
+            )
             try:
-                response = await self._http.post(url, json=payload)
+                response = await self._http.handle_async_request(request)
+                await response.aread()
+                await response.aclose()
                 if 200 <= response.status_code < 300:
                     return True
                 reason = f"HTTP {response.status_code}"

@@ -13,6 +13,7 @@ import wave
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import anyio
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -78,7 +79,10 @@ def create_app(simulator: Simulator) -> Quart:
             key = header[7:].strip() if header.lower().startswith("bearer ") else None
             account = simulator.authenticate(key)
             simulator.admit(account, path)
-            return await handler(account)
+            response = await handler(account)
+            if simulator.faults.lose_answer(path):
+                await anyio.sleep_forever()  # the work is done; the answer never comes
+            return response
 
         return endpoint
 
@@ -89,38 +93,45 @@ def create_app(simulator: Simulator) -> Quart:
 
         return register
 
+    async def _logged(path: str) -> dict[str, Any]:
+        body = await _body()
+        simulator.requests.append((path, body))
+        return body
+
     @post("/makecall")
     async def makecall(account: AccountState) -> Response:
-        reply = simulator.make_call(account, MakeCall.from_body(await _body()))
+        reply = simulator.make_call(account, MakeCall.from_body(await _logged("/makecall")))
         return _json(reply.to_json())
 
     @post("/batchcall")
     async def batchcall(account: AccountState) -> Response:
-        reply = simulator.make_call(account, MakeCall.from_body(await _body()))
+        reply = simulator.make_call(account, MakeCall.from_body(await _logged("/batchcall")))
         return _json(reply.to_json())
 
     @post("/voice")
     async def voice(account: AccountState) -> Response:
-        reply = await simulator.playback(Voice.from_body(await _body()))
+        reply = await simulator.playback(Voice.from_body(await _logged("/voice")))
         return _json(reply.to_json())
 
     @post("/play")
     async def play(account: AccountState) -> Response:
-        reply = await simulator.playback(Play.from_body(await _body()))
+        reply = await simulator.playback(Play.from_body(await _logged("/play")))
         return _json(reply.to_json())
 
     @post("/gather")
     async def gather(account: AccountState) -> Response:
-        command = Gather.from_body(await _body())
+        command = Gather.from_body(await _logged("/gather"))
         return _json(simulator.gather(command).to_json(command.call_id))
 
     @post("/forwardcall")
     async def forwardcall(account: AccountState) -> Response:
-        return _json(simulator.forward(ForwardCall.from_body(await _body())).to_json())
+        return _json(
+            simulator.forward(ForwardCall.from_body(await _logged("/forwardcall"))).to_json()
+        )
 
     @post("/hangup")
     async def hangup(account: AccountState) -> Response:
-        command = Hangup.from_body(await _body())
+        command = Hangup.from_body(await _logged("/hangup"))
         return _json(simulator.hangup(command.call_id).to_json(command.call_id))
 
     async def list_calls(account: AccountState) -> Response:

@@ -1,0 +1,55 @@
+"""Fault switches: what a bad day at the provider looks like, on demand.
+
+Webhooks can be delayed, sent twice, swapped with the next one, or lost; API requests
+can be refused before any work (429 or 500) or carried out with their answer lost (the
+client sees a hang, then its read timeout). A seeded random generator makes a run
+repeatable.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .._exceptions import RateLimited, ServerError
+from .._ratelimit import COUNTED_PATHS
+
+__all__ = ["Faults"]
+
+
+@dataclass(slots=True)
+class Faults:
+    seed: int = 0
+    webhook_delay: float = 0.0  # up to this many real seconds before each webhook
+    duplicate: float = 0.0  # chance a webhook is delivered twice
+    drop: float = 0.0  # chance a webhook is never delivered
+    reorder: float = 0.0  # chance a webhook changes places with its call's next one
+    api_error: float = 0.0  # chance a counted request is refused before any work
+    api_error_status: int = 500  # 500 or 429
+    lost_answer: float = 0.0  # chance a counted request is done but never answered
+    paths: frozenset[str] = COUNTED_PATHS
+    rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("duplicate", "drop", "reorder", "api_error", "lost_answer"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a chance between 0 and 1")
+        if self.api_error_status not in (429, 500):
+            raise ValueError("api_error_status must be 429 or 500")
+        self.rng = random.Random(self.seed)
+
+    def chance(self, probability: float) -> bool:
+        return probability > 0 and self.rng.random() < probability
+
+    def refuse(self, path: str) -> None:
+        """Raise the provider's refusal for a request chosen to fail before any work."""
+        if path in self.paths and self.chance(self.api_error):
+            if self.api_error_status == 429:
+                raise RateLimited("Rate limit exceeded", retry_after=0.0)
+            raise ServerError("Internal server error (simulated fault)")
+
+    def lose_answer(self, path: str) -> bool:
+        return path in self.paths and self.chance(self.lost_answer)
+
+    def delay(self) -> float:
+        return self.rng.uniform(0, self.webhook_delay) if self.webhook_delay > 0 else 0.0
