@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/kaphila-flow demo
 
 fuzz: $(STAMP)
-	KAPHILA_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -q -m fuzz tests
+	KAPHILA_FUZZ_EXAMPLES=20000 KAPHILA_FLOOD_EVENTS=1000000 $(BIN)/python -m pytest -q -m fuzz tests
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis

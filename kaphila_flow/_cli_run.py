@@ -6,6 +6,7 @@ import argparse
 import inspect
 import sys
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, TextIO
 
 import anyio
@@ -84,7 +85,7 @@ async def dial(args: argparse.Namespace) -> int:
     return _exit_status(result)
 
 
-def _runtime_from_args(args: argparse.Namespace) -> Runtime:
+def _runtime_from_args(args: argparse.Namespace, **options: Any) -> Runtime:
     from ._client import KaphilaClient
     from ._config import Settings
 
@@ -108,6 +109,7 @@ def _runtime_from_args(args: argparse.Namespace) -> Runtime:
         gather_grace=settings.gather_grace,
         owns_transport=True,
         on_transcript=print_entry,
+        **options,
     )
 
 
@@ -155,19 +157,28 @@ async def serve(args: argparse.Namespace) -> int:
     if isinstance(target, Runtime):
         runtime = target
         flow = None
+        if args.store:
+            raise ConfigurationError(
+                "--store goes with a flow target; give a Runtime its store= itself"
+            )
     elif inspect.iscoroutinefunction(target):
-        runtime = _runtime_from_args(args)
+        runtime = _runtime_from_args(args, store=args.store, apology=args.apology)
         flow = target
     else:
         raise ConfigurationError(f"{args.target} is neither a Runtime nor an `async def` flow")
     if args.dial and flow is None:
         raise ConfigurationError("--dial needs a flow target, not a Runtime")
-    async with runtime, anyio.create_task_group() as tg:
-        url = await tg.start(runtime.serve, args.bind)
-        print(f"receiving webhooks on {url}", file=_out(), flush=True)
-        for number in args.dial:
-            handle = await runtime.start(number, flow, **_dial_options(args, {}))  # type: ignore[arg-type]
-            tg.start_soon(_report, handle)
+    async with runtime:
+        for result in runtime.recovered:
+            print_result(result)
+        async with anyio.create_task_group() as tg:
+            url = await tg.start(
+                partial(runtime.serve, args.bind, handle_signals=True, shutdown_grace=args.grace)
+            )
+            print(f"receiving webhooks on {url}", file=_out(), flush=True)
+            for number in args.dial:
+                handle = await runtime.start(number, flow, **_dial_options(args, {}))  # type: ignore[arg-type]
+                tg.start_soon(_report, handle)
     return 0
 
 

@@ -12,10 +12,13 @@ import inspect
 import logging
 import math
 import secrets
+import signal
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -25,7 +28,7 @@ from anyio.abc import TaskGroup
 from . import _events as ev
 from ._call import Call
 from ._clock import Clock, SystemClock
-from ._commands import Command, Hangup, MakeCall
+from ._commands import Command, Hangup, MakeCall, Voice
 from ._exceptions import CallEnded, CallNotFound, KaphilaError
 from ._interrupt import drive
 from ._numbers import normalize_number
@@ -33,6 +36,7 @@ from ._reconcile import answer_was_lost, find_placed_call
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
+from ._store import CallStore, SqliteCallStore, StoredCall
 from ._transport import Transport
 
 __all__ = ["CallHandle", "DeadLetter", "Flow", "Runtime"]
@@ -117,6 +121,8 @@ class Runtime:
         owns_transport: bool = False,
         on_transcript: Callable[[CallHandle, TranscriptEntry], None] | None = None,
         webhook_secrets: Sequence[str] | None = None,
+        store: CallStore | str | Path | None = None,
+        apology: str | None = None,
     ) -> None:
         self.transport = transport
         self.webhook_url = webhook_url.rstrip("/") if webhook_url else None
@@ -128,6 +134,16 @@ class Runtime:
         self.hangup_timeout = hangup_timeout
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self._owns_transport = owns_transport
+        #: Live calls on disk, so a restarted process can hang up what it owned.
+        self.store: CallStore | None = (
+            SqliteCallStore(store) if isinstance(store, str | Path) else store
+        )
+        #: Spoken to calls found live after a restart, before they are hung up.
+        self.apology = apology
+        #: Results of calls a previous process left live, hung up by this one.
+        self.recovered: list[CallResult] = []
+        self._accepting = True
+        self._idle: anyio.Event | None = None
         #: Standard Webhooks signature check, on when secrets are given.
         self.webhook_signer = WebhookSigner(webhook_secrets) if webhook_secrets else None
         #: Called with each transcript entry as it happens (progress displays, logs).
@@ -177,6 +193,8 @@ class Runtime:
             self._closing = False
             self._timer_task_scope = anyio.CancelScope()
             self._task_group.start_soon(self._run_timers)
+            self._accepting = True
+            await self._recover()
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -222,20 +240,100 @@ class Runtime:
         bind: str = "127.0.0.1:8080",
         *,
         path: str = "/webhooks",
+        handle_signals: bool = False,
+        shutdown_grace: float = 30.0,
         task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve the receiver with hypercorn and run the runtime until cancelled.
 
-        Works under asyncio and trio. ``task_status`` reports the bound base URL of
-        the webhook path (useful with port 0).
+        Works under asyncio and trio. ``task_status`` reports the bound URL of the
+        webhook path (useful with port 0). With ``handle_signals`` (main thread only),
+        SIGTERM or SIGINT stops new calls, lets live flows finish within
+        ``shutdown_grace`` seconds, hangs up the rest, and returns.
         """
-        from ._serve import serve_receiver
-
         if self._task_group is None:
             async with self:
-                await serve_receiver(self, bind, path=path, task_status=task_status)
+                await self._serve(bind, path, handle_signals, shutdown_grace, task_status)
         else:
-            await serve_receiver(self, bind, path=path, task_status=task_status)
+            await self._serve(bind, path, handle_signals, shutdown_grace, task_status)
+
+    async def _serve(
+        self,
+        bind: str,
+        path: str,
+        handle_signals: bool,
+        grace: float,
+        task_status: anyio.abc.TaskStatus[str],
+    ) -> None:
+        from ._serve import serve_receiver
+
+        async with anyio.create_task_group() as tg:
+            url = await tg.start(partial(serve_receiver, self, bind, path=path))
+            task_status.started(url)
+            if not handle_signals:
+                await anyio.sleep_forever()
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    logger.warning("%s: shutting down", signal.Signals(signum).name)
+                    break
+            # The receiver stays up while live flows finish: they still need webhooks.
+            await self.shutdown(grace)
+            tg.cancel_scope.cancel()
+
+    async def shutdown(self, grace: float = 30.0) -> None:
+        """Stop placing calls, give live flows ``grace`` seconds, then hang up the rest.
+
+        Every call still gets its result (``failed``, ``CallEnded("runtime shut down")``
+        for those cut short); none is left live with no flow in charge.
+        """
+        self._accepting = False
+        if not self._by_ref:
+            return
+        self._idle = anyio.Event()
+        with anyio.move_on_after(grace):
+            await self._idle.wait()
+        for session in list(self._by_ref.values()):
+            logger.warning("call %s: shutting down, hanging up", session.call_id or "(placing)")
+            session.shut_down = True
+            session.mark_ended(None, reason="runtime shut down")
+        if self._by_ref:
+            with anyio.move_on_after(self.hangup_timeout + 1):
+                await self._idle.wait()
+
+    async def _recover(self) -> None:
+        if self.store is None:
+            return
+        for stored in self.store.leftovers():
+            error = CallEnded(stored.call_id, "left live by a previous run; hung up on restart")
+            try:
+                if self.apology:
+                    with anyio.move_on_after(self.hangup_timeout):
+                        await self.send(Voice(stored.call_id, self.apology))
+                with anyio.move_on_after(self.hangup_timeout):
+                    await self.send(Hangup(stored.call_id))
+            except CallNotFound:
+                error = CallEnded(stored.call_id, "left live by a previous run; already over")
+            except KaphilaError as exc:
+                logger.error("call %s: could not hang up after restart: %s", stored.call_id, exc)
+            self.store.remove(stored.call_id)
+            logger.warning("call %s to %s: %s", stored.call_id, stored.number, error.reason)
+            self.recovered.append(
+                build_result(
+                    call_id=stored.call_id,
+                    number=stored.number,
+                    status="failed",
+                    value=None,
+                    error=error,
+                    amd=None,
+                    started_at=stored.started_at,
+                    answered_at=None,
+                    ended_at=self.clock.wall_time(),
+                    forwarded_to=None,
+                    end_reason=error.reason,
+                    transcript=[],
+                    recordings=[],
+                )
+            )
 
     # -- placing calls ---------------------------------------------------------------
 
@@ -254,6 +352,8 @@ class Runtime:
         """Place a call and run ``flow`` on it in the background."""
         if self._task_group is None:
             raise RuntimeError("start() needs a running runtime: use `async with runtime:`")
+        if not self._accepting:
+            raise RuntimeError("the runtime is shutting down: no new calls")
         if not callable(flow):
             raise TypeError(f"flow must be an async function taking a Call, not {flow!r}")
         if isinstance(ring_timeout, bool) or not isinstance(ring_timeout, int) or ring_timeout < 1:
@@ -395,6 +495,9 @@ class Runtime:
                 waiting_for="the callee to answer",
             )
             if not isinstance(answer, ev.CallAnswered):
+                if session.shut_down:
+                    error = session.ended_error()
+                    return
                 status = "no-answer"
                 session.note("ended", "no answer")
                 return
@@ -465,10 +568,12 @@ class Runtime:
         try:
             with scope:
                 value = await drive(coro, swap)
-            return self._status_after_flow(session), value, None
+            cut_short = session.ended_error() if session.shut_down else None
+            return self._status_after_flow(session), value, cut_short
         except Exception as exc:
             if _only_call_ended(exc):
-                return self._status_after_flow(session), None, None
+                status = self._status_after_flow(session)
+                return status, None, exc if session.shut_down else None
             logger.error(
                 "flow on call %s raised %s", session.call_id, type(exc).__name__, exc_info=exc
             )
@@ -478,10 +583,14 @@ class Runtime:
 
     @staticmethod
     def _status_after_flow(session: CallSession) -> CallStatus:
+        if session.shut_down:
+            return "failed"
         return "hung-up" if session.ended and not session.ended_by_flow else "completed"
 
     async def _hang_up_if_live(self, session: CallSession) -> None:
-        if session.ended or session.forwarded_to is not None or session.call_id is None:
+        if session.forwarded_to is not None or session.call_id is None:
+            return
+        if session.ended and not session.shut_down:
             return
         session.ended_by_flow = True
         with anyio.move_on_after(self.hangup_timeout):
@@ -497,6 +606,8 @@ class Runtime:
     def _register(self, session: CallSession, call_id: str) -> None:
         session.call_id = call_id
         self._calls[call_id] = session
+        if self.store is not None:
+            self.store.add(StoredCall(call_id, session.number, session.started_at))
         early = [e for e in session.inbox if e.call_id != call_id]
         for stray in early:  # came with this call's token but another call id
             session.inbox.remove(stray)
@@ -525,6 +636,8 @@ class Runtime:
         self._caller_ids.pop(id(session), None)
         if session.call_id is not None:
             self._calls.pop(session.call_id, None)
+            if self.store is not None:
+                self.store.remove(session.call_id)
             self._finished[session.call_id] = None
             if len(self._finished) > TOMBSTONE_LIMIT:
                 self._finished.popitem(last=False)
@@ -549,6 +662,8 @@ class Runtime:
         )
         handle._finish(result)
         self._stop_timers_when_idle()
+        if not self._by_ref and self._idle is not None:
+            self._idle.set()
 
     def _dead_letter(self, event: ev.Event, reason: str) -> None:
         logger.info(

@@ -71,6 +71,7 @@ class CallSession:
         "on_deadline",
         "recordings",
         "sensitive",
+        "shut_down",
         "started_at",
         "token",
         "transcript",
@@ -98,6 +99,7 @@ class CallSession:
         self.gather_progress = ""
         self.last_digits = ""
         self.sensitive = False
+        self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
         self.recordings: list[ev.Event] = []
         self.transcript: list[TranscriptEntry] = []
         self.on_deadline: Callable[[CallSession, float], None] | None = None
@@ -189,8 +191,10 @@ class CallSession:
                 found = self.take(kinds)
                 if found is not None:
                     return found
-                if self.ended and end_raises:
-                    raise self.ended_error()
+                if self.ended:
+                    if end_raises:
+                        raise self.ended_error()
+                    return None
                 if until is not None and self.clock.now() >= until:
                     return None
                 if until is not None and not scheduled and self.on_deadline is not None:

@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dial", action="append", default=[], metavar="NUMBER", help="numbers to call"
     )
+    serve.add_argument("--store", help="SQLite file of live calls, to hang them up after a crash")
+    serve.add_argument("--apology", help="spoken to calls found live after a restart")
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds live flows get to finish on SIGTERM/SIGINT (default 30)",
+    )
     _common_dial_flags(serve)
 
     dial = commands.add_parser("dial", help="call a number and run a flow on the call")

@@ -9,6 +9,7 @@ at-least-once delivery does. Everything a fault switch may change passes through
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -39,6 +40,7 @@ from .._commands import (
 from .._exceptions import AuthenticationError, BadRequest, CallNotFound
 from .._model import CallModel, Phase, SpeechTiming, iso_timestamp
 from .._numbers import normalize_number
+from .._signing import sign
 from ._accounts import Account, AccountState
 from ._faults import Faults
 
@@ -75,6 +77,7 @@ class Simulator:
         delivery_attempts: int = 5,
         delivery_timeout: float = 5.0,
         faults: Faults | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError("speed must be a positive factor (1 = real time)")
@@ -89,6 +92,8 @@ class Simulator:
         self.delivery_attempts = delivery_attempts
         self.delivery_timeout = delivery_timeout
         self.faults = faults or Faults()
+        #: Sign webhooks (Standard Webhooks) with this secret, as a signing proxy would.
+        self.webhook_secret = webhook_secret
         #: Requests admitted (past auth, limits and refusals): (path, body), in order.
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.calls: dict[str, _Call] = {}
@@ -99,6 +104,7 @@ class Simulator:
         self._epoch = time.time()
         self._t0 = time.monotonic()
         self._serial = 0
+        self._webhook_serial = 0
         self._waiters: dict[str, anyio.Event] = {}
         self._changed: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -333,15 +339,19 @@ class Simulator:
     async def deliver(self, url: str, event: ev.Event) -> bool:
         """POST one webhook until a 2xx comes back (the one place webhooks leave)."""
         assert self._http is not None
-        payload = event.to_payload()
+        body = json.dumps(event.to_payload()).encode()
         timeout = {key: self.delivery_timeout for key in ("connect", "read", "write", "pool")}
+        self._webhook_serial += 1
+        msg_id = f"msg_{self._webhook_serial}"
         for attempt in range(self.delivery_attempts):
+            headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
+            if self.webhook_secret is not None:
+                stamp = int(time.time())
+                headers["webhook-id"] = msg_id
+                headers["webhook-timestamp"] = str(stamp)
+                headers["webhook-signature"] = sign(self.webhook_secret, msg_id, stamp, body)
             request = httpx.Request(
-                "POST",
-                url,
-                json=payload,
-                headers={"User-Agent": USER_AGENT},
-                extensions={"timeout": timeout},
+                "POST", url, content=body, headers=headers, extensions={"timeout": timeout}
             )
             try:
                 response = await self._http.handle_async_request(request)
