@@ -7,6 +7,8 @@ async def flow(call: Call) -> str:
 
 from . import events
 from ._call import Call
+from ._campaign import Campaign, CampaignSummary, Progress, RetryRules
+from ._client import KaphilaClient
 from ._clock import Clock, ScaledClock, SystemClock, VirtualClock
 from ._commands import (
     BatchCall,
@@ -26,6 +28,7 @@ from ._commands import (
     Voice,
 )
 from ._config import Settings
+from ._contacts import Contact, ContactProblem, load_contacts
 from ._events import Event, parse_event
 from ._exceptions import (
     ApiError,
@@ -52,8 +55,10 @@ from ._exceptions import (
     TransportError,
     WebhookRejected,
 )
+from ._hours import CallingHours
 from ._numbers import normalize_number
 from ._result import CallResult, CallStatus, TranscriptEntry
+from ._retry import RetryPolicy
 from ._runtime import CallHandle, DeadLetter, Flow, Runtime
 from ._session import Delivery
 from ._transport import Transport
@@ -67,6 +72,11 @@ __all__ = [
     "BatchCall",
     "Call",
     "CallEnded",
+    "CallingHours",
+    "Campaign",
+    "CampaignSummary",
+    "Contact",
+    "ContactProblem",
     "CallHandle",
     "CallNotFound",
     "CallResult",
@@ -90,6 +100,7 @@ __all__ = [
     "InsufficientCredits",
     "InvalidEvent",
     "InvalidNumber",
+    "KaphilaClient",
     "KaphilaError",
     "MakeCall",
     "MakeCallReply",
@@ -100,7 +111,10 @@ __all__ = [
     "OriginationFailed",
     "Play",
     "PlaybackReply",
+    "Progress",
     "RateLimited",
+    "RetryPolicy",
+    "RetryRules",
     "Runtime",
     "ScaledClock",
     "ServerError",
@@ -116,6 +130,7 @@ __all__ = [
     "Voice",
     "WebhookRejected",
     "events",
+    "load_contacts",
     "normalize_number",
     "parse_event",
     "__version__",

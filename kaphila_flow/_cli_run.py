@@ -16,7 +16,7 @@ from ._loading import load_target
 from ._result import CallResult, TranscriptEntry
 from ._runtime import CallHandle, Runtime
 
-__all__ = ["demo", "dial", "serve", "simulator"]
+__all__ = ["campaign", "demo", "dial", "serve", "simulator"]
 
 
 def _out() -> TextIO:
@@ -193,6 +193,12 @@ async def simulator(args: argparse.Namespace) -> int:
     from ._cli_simulate import run_simulator
 
     return await run_simulator(args)
+
+
+async def campaign(args: argparse.Namespace) -> int:
+    from ._cli_campaign import campaign as run_campaign
+
+    return await run_campaign(args)
 
 
 async def demo(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import anyio
 
 from ._cli_run import print_entry, print_result
 from ._client import KaphilaClient
+from ._clock import ScaledClock
 from ._exceptions import ConfigurationError
 from ._loading import load_target
 from ._retry import RetryPolicy
@@ -62,19 +65,43 @@ async def dial_simulated(args: argparse.Namespace, flow: Any, options: dict[str,
     return await _run_against(simulator, args.number, flow, options)
 
 
-async def _run_against(
-    simulator: Simulator, number: str, flow: Any, options: dict[str, Any]
-) -> int:
+@asynccontextmanager
+async def _simulated(simulator: Simulator) -> AsyncIterator[Runtime]:
+    """The simulator and a runtime's receiver on loopback ports, the runtime pointed at it."""
     key = next(iter(simulator.accounts), DEFAULT_KEY)
     async with anyio.create_task_group() as tg:
         api = await tg.start(serve_simulator, simulator, "127.0.0.1:0")
         client = KaphilaClient(key, base_url=api, retry=RetryPolicy(backoff=0.1), rate_limit=None)
-        runtime = Runtime(client, owns_transport=True, on_transcript=print_entry)
+        runtime = Runtime(
+            client,
+            owns_transport=True,
+            on_transcript=print_entry,
+            clock=ScaledClock(simulator.speed),
+        )
         async with runtime:
             await tg.start(runtime.serve, "127.0.0.1:0")
-            print(f"Calling {number} on the simulator at {api} ...", flush=True)
-            result = await runtime.dial(number, flow, **options)
+            print(f"Kaphila simulator at {api} (speed {simulator.speed:g})", flush=True)
+            yield runtime
         tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def simulated_runtime(args: argparse.Namespace) -> AsyncIterator[Runtime]:
+    """For ``campaign --simulate``: callees from ``--config``, else everyone answers."""
+    if args.config:
+        simulator = load_simulator(args.config, speed=args.speed)
+    else:
+        simulator = Simulator(speed=args.speed or 10.0)
+    async with _simulated(simulator) as runtime:
+        yield runtime
+
+
+async def _run_against(
+    simulator: Simulator, number: str, flow: Any, options: dict[str, Any]
+) -> int:
+    async with _simulated(simulator) as runtime:
+        print(f"Calling {number} ...", flush=True)
+        result = await runtime.dial(number, flow, **options)
     print_result(result)
     return 1 if result.status == "failed" else 0
 

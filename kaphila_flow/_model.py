@@ -160,6 +160,9 @@ class CallModel:
             "recording": self._recording().to_json() if self.answered_at is not None else None,
             "voiceName": self.request.voice_name or "en-US-Neural2-A",
             "hasBridge": self.phase is Phase.FORWARDED,
+            # Not in Kaphila's documented shape; clients ignore unknown fields.
+            "createdAt": iso_timestamp(self.created_at),
+            "endedAt": iso_timestamp(self.ended_at) if self.ended_at is not None else None,
         }
 
     def take_events(self) -> list[ev.Event]:

@@ -63,11 +63,12 @@ class DeadLetter:
 class CallHandle:
     """A call started with ``Runtime.start``; ``await handle.result()`` for its end."""
 
-    __slots__ = ("_done", "_result", "_session")
+    __slots__ = ("_done", "_placed", "_result", "_session")
 
     def __init__(self, session: CallSession) -> None:
         self._session = session
         self._done = anyio.Event()
+        self._placed = anyio.Event()
         self._result: CallResult | None = None
 
     def __repr__(self) -> str:
@@ -85,6 +86,11 @@ class CallHandle:
     def done(self) -> bool:
         return self._done.is_set()
 
+    async def placed(self) -> str | None:
+        """Wait for ``/makecall``: the call id, or ``None`` if the call was not placed."""
+        await self._placed.wait()
+        return self._session.call_id
+
     async def result(self) -> CallResult:
         await self._done.wait()
         assert self._result is not None
@@ -92,6 +98,7 @@ class CallHandle:
 
     def _finish(self, result: CallResult) -> None:
         self._result = result
+        self._placed.set()
         self._done.set()
 
 
@@ -488,6 +495,7 @@ class Runtime:
                 self._placing -= 1
             placed = True
             self._register(session, call_id)
+            handle._placed.set()
             answer = await session.next_event(
                 (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
                 until=self.clock.now() + request.ring_timeout + self.ring_grace,

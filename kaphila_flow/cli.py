@@ -91,6 +91,37 @@ def build_parser() -> argparse.ArgumentParser:
     dial.add_argument("--config", help="with --simulate: simulator TOML file")
     _common_dial_flags(dial)
 
+    run = commands.add_parser("campaign", help="run one flow over a list of numbers")
+    run.add_argument(
+        "target", help="MODULE_OR_FILE:FLOW, e.g. examples/appointment_reminder.py:flow"
+    )
+    run.add_argument(
+        "contacts", help="CSV file with a 'number' column (other columns reach call.data)"
+    )
+    run.add_argument("--concurrency", type=int, default=5, help="calls live at once (default 5)")
+    run.add_argument("--calls-per-hour", type=int, default=None, help="placements per hour")
+    run.add_argument("--results", help="write one row per contact: .csv or .jsonl")
+    run.add_argument(
+        "--journal",
+        default="campaign.sqlite3",
+        help="SQLite journal, to resume without calling anyone twice",
+    )
+    run.add_argument("--do-not-call", help="file of numbers never to call")
+    run.add_argument("--sensitive", action="append", help="result field to mask (repeatable)")
+    run.add_argument(
+        "--any-time", action="store_true", help="ignore calling hours (08:00-21:00 local)"
+    )
+    run.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        help="seconds between progress lines when not on a terminal",
+    )
+    run.add_argument("--simulate", action="store_true", help="against a simulator on loopback")
+    run.add_argument("--speed", type=float, default=None, help="with --simulate: delay scale")
+    run.add_argument("--config", help="with --simulate: simulator TOML file")
+    _common_dial_flags(run)
+
     commands.add_parser("demo", help="run examples/ivr_menu.py against the simulator")
     return parser
 
@@ -105,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": run.serve,
         "dial": run.dial,
         "demo": run.demo,
+        "campaign": run.campaign,
     }
     try:
         return int(anyio.run(handlers[args.command], args) or 0)
