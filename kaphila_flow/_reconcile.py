@@ -18,6 +18,7 @@ from ._exceptions import (
     KaphilaError,
     MalformedResponse,
     NetworkError,
+    OriginationFailed,
     ServerError,
     Timeout,
 )
@@ -31,9 +32,9 @@ _ENDED = frozenset({"ended", "completed", "failed", "no-answer", "busy", "cancel
 
 
 def answer_was_lost(error: KaphilaError) -> bool:
-    """The request may have been carried out though no answer came back."""
-    if isinstance(error, ConnectError):
-        return False  # nothing was sent
+    """The request may have been carried out though no usable answer came back."""
+    if isinstance(error, ConnectError | OriginationFailed):
+        return False  # nothing was sent, or Kaphila says no trunk placed it
     return isinstance(error, Timeout | NetworkError | ServerError | MalformedResponse)
 
 

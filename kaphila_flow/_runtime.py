@@ -29,7 +29,7 @@ from . import _events as ev
 from ._call import Call
 from ._clock import Clock, SystemClock
 from ._commands import Command, Hangup, MakeCall, Voice
-from ._exceptions import CallEnded, CallNotFound, KaphilaError
+from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
 from ._interrupt import drive
 from ._numbers import normalize_number
 from ._reconcile import answer_was_lost, find_placed_call
@@ -487,7 +487,9 @@ class Runtime:
                 call_id = await self._place(session, request)
             except KaphilaError as exc:
                 error = exc
-                if answer_was_lost(exc):
+                # Silence (a timeout, a broken connection) leaves the call's fate open;
+                # a provider that answered 5xx said it failed, even if it cannot be sure.
+                if answer_was_lost(exc) and not isinstance(exc, ApiError):
                     status = "unknown"
                     session.note("ended", "placement unknown: the /makecall answer was lost")
                 return

@@ -380,3 +380,49 @@ def test_campaign_command(tmp_path: Path) -> None:
     rows = results.read_text().splitlines()
     assert rows[1].startswith("16089270862,1,completed,HUMAN,") and rows[1].endswith(",confirmed,")
     assert ",voicemail," in rows[3] or "voicemail" in rows[3]
+
+
+@pytest.mark.integration
+async def test_provider_failures_are_retried_later_then_given_up() -> None:
+    from kaphila_flow.simulator import Faults
+
+    simulator = Simulator(
+        accounts={"ak_campaign": Account(credits=100, rate_limit=1_000_000)},
+        speed=SPEED,
+        faults=Faults(api_error=1.0, api_error_status=500, paths=frozenset({"/makecall"})),
+    )
+    with SimulatorThread(simulator) as sim:
+        _, summary = await run_campaign(sim, ["+1 608 555 0001"], concurrency=1)
+    assert summary is not None
+    state = summary.states[0]
+    # Each 500 is looked into (GET /calls finds no call), then retried later.
+    assert state.final_status == "provider-error"
+    assert state.attempts == 3
+    dialled = [body["number"] for path, body in simulator.requests if path == "/makecall"]
+    assert dialled == []  # refused before any work every time
+
+
+@pytest.mark.integration
+async def test_a_closed_window_waits_for_the_opening() -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    async def hello(call: Any) -> str:
+        await call.say("Hi.")
+        return "said"
+
+    speed = 2000.0
+    simulator = simulator_for({}, speed=speed)
+    chicago = ZoneInfo("America/Chicago")
+    now_local = datetime.now(chicago)
+    opening = (now_local + timedelta(minutes=40)).replace(second=0, microsecond=0)
+    if opening.date() != now_local.date() or opening.hour >= 23:
+        pytest.skip("too close to midnight in Chicago for a same-day window")
+    hours = CallingHours(start=opening.time(), end=(opening + timedelta(minutes=30)).time())
+    with SimulatorThread(simulator) as sim:
+        _, summary = await run_campaign(
+            sim, ["+1 608 927 0862"], flow=hello, speed=speed, calling_hours=hours
+        )
+    assert summary is not None and summary.states[0].final_status == "completed"
+    placed = next(iter(simulator.calls.values())).model.created_at
+    assert datetime.fromtimestamp(placed, chicago) >= opening - timedelta(seconds=5)
