@@ -41,6 +41,26 @@ def _check_keys(name: str, value: str | None, *, single: bool = False) -> None:
         raise ValueError(f"{name} must be a single key, not {value!r}")
 
 
+class _WaitingForKeys:
+    """What a gather waits for, as text only when asked (tests, error messages)."""
+
+    __slots__ = ("prompt",)
+
+    def __init__(self, prompt: str | None) -> None:
+        self.prompt = prompt
+
+    def __str__(self) -> str:
+        return (
+            f"the caller's keys for gather {self.prompt!r}" if self.prompt else "the caller's keys"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == other if isinstance(other, str) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
 class KeyStream:
     """The keys a caller presses, one ``str`` at a time."""
 
@@ -171,7 +191,7 @@ class Call:
             valid_digits=valid_digits,
             play_to=play_to,
         )
-        what = f"the caller's keys for gather {text!r}" if text else "the caller's keys"
+        what = _WaitingForKeys(text)  # formatted only if someone asks (a parked call is lean)
         await self._send(command, f"Kaphila to start gathering ({text!r})")
         prompt = _ESTIMATE.duration(text) if text else 0.0
         until = self._runtime.clock.now() + prompt + timeout + self._runtime.gather_grace

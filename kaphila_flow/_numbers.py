@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 from ._exceptions import InvalidNumber
@@ -21,6 +23,11 @@ def normalize_number(number: str, *, default_region: str | None = None) -> str:
     """
     if not isinstance(number, str):
         raise InvalidNumber(number, f"expected a string, not {type(number).__name__}")
+    return _normalize(number, default_region)
+
+
+@lru_cache(maxsize=65536)  # pure, and parsing is the costly part of a call's setup
+def _normalize(number: str, default_region: str | None) -> str:
     text = number.strip()
     if not text:
         raise InvalidNumber(number, "it is empty")

@@ -63,12 +63,14 @@ class DeadLetter:
 class CallHandle:
     """A call started with ``Runtime.start``; ``await handle.result()`` for its end."""
 
-    __slots__ = ("_done", "_placed", "_result", "_session")
+    # Events are made only when someone waits: a parked call should cost little.
+    __slots__ = ("_done", "_placed", "_placed_set", "_result", "_session")
 
     def __init__(self, session: CallSession) -> None:
         self._session = session
-        self._done = anyio.Event()
-        self._placed = anyio.Event()
+        self._done: anyio.Event | None = None
+        self._placed: anyio.Event | None = None
+        self._placed_set = False
         self._result: CallResult | None = None
 
     def __repr__(self) -> str:
@@ -84,22 +86,34 @@ class CallHandle:
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._result is not None
 
     async def placed(self) -> str | None:
         """Wait for ``/makecall``: the call id, or ``None`` if the call was not placed."""
-        await self._placed.wait()
+        if not self._placed_set:
+            if self._placed is None:
+                self._placed = anyio.Event()
+            await self._placed.wait()
         return self._session.call_id
 
     async def result(self) -> CallResult:
-        await self._done.wait()
+        if self._result is None:
+            if self._done is None:
+                self._done = anyio.Event()
+            await self._done.wait()
         assert self._result is not None
         return self._result
 
+    def _mark_placed(self) -> None:
+        self._placed_set = True
+        if self._placed is not None:
+            self._placed.set()
+
     def _finish(self, result: CallResult) -> None:
         self._result = result
-        self._placed.set()
-        self._done.set()
+        self._mark_placed()
+        if self._done is not None:
+            self._done.set()
 
 
 def _only_call_ended(exc: BaseException) -> bool:
@@ -497,7 +511,7 @@ class Runtime:
                 self._placing -= 1
             placed = True
             self._register(session, call_id)
-            handle._placed.set()
+            handle._mark_placed()
             answer = await session.next_event(
                 (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
                 until=self.clock.now() + request.ring_timeout + self.ring_grace,
@@ -569,15 +583,11 @@ class Runtime:
         coro = flow(call)
         if not inspect.iscoroutine(coro):
             raise TypeError(f"flow {flow!r} must be an `async def` function taking a Call")
-
-        def swap(exc: BaseException) -> BaseException | None:
-            return session.ended_error() if session.ended else None
-
         scope = anyio.CancelScope()
         session.flow_scope = scope
         try:
             with scope:
-                value = await drive(coro, swap)
+                value = await drive(coro, session.end_for)
             cut_short = session.ended_error() if session.shut_down else None
             return self._status_after_flow(session), value, cut_short
         except Exception as exc:

@@ -7,7 +7,6 @@ webhook is acknowledged at once whatever the flow is doing.
 from __future__ import annotations
 
 import enum
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -83,15 +82,17 @@ class CallSession:
         self.token = token
         self.clock = clock
         self.call_id: str | None = None
-        self.inbox: deque[ev.Event] = deque()
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        # Plain list and dict: small per call (a parked call should cost little).
+        self.inbox: list[ev.Event] = []
+        self._seen: dict[bytes, None] = {}
         self._wake: anyio.Event | None = None
         self.ended = False
         self.ended_by_flow = False
         self.end_event: ev.Event | None = None
         self.end_reason: str | None = None
         self.flow_scope: anyio.CancelScope | None = None
-        self.waiting_for: str | None = None
+        #: What the flow awaits, for people (str() it): a phone in a test, an error.
+        self.waiting_for: object | None = None
         self.amd: ev.Amd | None = None
         self.started_at = clock.wall_time()
         self.answered_at: float | None = None
@@ -116,7 +117,7 @@ class CallSession:
             return Delivery.DUPLICATE
         self._seen[key] = None
         if len(self._seen) > SEEN_LIMIT:
-            self._seen.popitem(last=False)
+            del self._seen[next(iter(self._seen))]  # the oldest (dicts keep insertion order)
         self._observe(event)
         if isinstance(event, ev.CallEnded) or (
             isinstance(event, ev.CallTimeout) and self.answered_at is None
@@ -164,7 +165,8 @@ class CallSession:
 
     def discard(self, *kinds: type[ev.Event]) -> None:
         """Drop queued events of these kinds (stale outcomes of an earlier gather)."""
-        self.inbox = deque(e for e in self.inbox if not isinstance(e, kinds))
+        if self.inbox:
+            self.inbox[:] = [e for e in self.inbox if not isinstance(e, kinds)]
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -181,7 +183,7 @@ class CallSession:
         *,
         until: float | None = None,
         end_raises: bool = True,
-        waiting_for: str | None = None,
+        waiting_for: object | None = None,
     ) -> ev.Event | None:
         """The first queued or coming event of ``kinds``; ``None`` once ``until`` passes."""
         scheduled = False
@@ -204,6 +206,10 @@ class CallSession:
                 await wake.wait()
         finally:
             self.waiting_for = None
+
+    def end_for(self, cancelled: BaseException) -> BaseException | None:
+        """What a flow gets instead of a cancellation: ``CallEnded`` once the call is over."""
+        return self.ended_error() if self.ended else None
 
     def ended_error(self) -> CallEnded:
         return CallEnded(self.call_id or "(not placed)", self.end_reason or "ended")

@@ -27,7 +27,7 @@ from .._commands import (
     command_call_id,
 )
 from .._exceptions import CallNotFound
-from .._model import CallModel, Playback, SpeechTiming
+from .._model import CallModel, Phase, Playback, SpeechTiming
 from .._numbers import normalize_number
 from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
@@ -67,6 +67,10 @@ class FakeKaphila:
         #: Every command the flows sent, in order.
         self.commands: list[Command[Any]] = []
         self.models: dict[str, CallModel] = {}
+        # Indexes that keep each step of a test independent of how many calls came before.
+        self._live: dict[str, CallModel] = {}
+        self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
+        self._indexed = 0
         self._answers: dict[str, deque[Answer]] = defaultdict(deque)
         self._playbacks: dict[str, anyio.Event] = {}
         self._serial = 0
@@ -78,7 +82,7 @@ class FakeKaphila:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         # Calls still live at the end of a test are hung up by the caller.
-        for model in self.models.values():
+        for model in list(self._live.values()):
             model.caller_hangs_up(self.clock.now())
             self._flush(model)
         await self.runtime.__aexit__(*exc_info)
@@ -101,16 +105,23 @@ class FakeKaphila:
         return Phone(self, handle)
 
     def commands_for(self, call_id: str) -> list[Command[Any]]:
-        return [c for c in self.commands if command_call_id(c) == call_id]
+        """The commands sent for one call, in order."""
+        # ``commands`` is the record; the index catches up with it on each look.
+        for command in self.commands[self._indexed :]:
+            owner = command_call_id(command)
+            if owner is not None:
+                self._by_call[owner].append(command)
+        self._indexed = len(self.commands)
+        return list(self._by_call.get(call_id, ()))
 
     # -- the transport's side --------------------------------------------------------
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
+        call_id = command_call_id(command)
         now = self.clock.now()
         if isinstance(command, MakeCall):
             return self._make_call(command, now)  # type: ignore[return-value]
-        call_id = command_call_id(command)
         model = self.models.get(call_id or "")
         if model is None:
             raise CallNotFound("Call not found", endpoint=command.path)
@@ -146,6 +157,7 @@ class FakeKaphila:
         call_id = f"{int(now)}.{self._serial}"
         model = CallModel(call_id, command, now, speech=self.speech)
         self.models[call_id] = model
+        self._live[call_id] = model
         pending = self._answers.get(command.number)
         answer: Answer = pending.popleft() if pending else "human"
         if answer != "no-answer":
@@ -166,6 +178,8 @@ class FakeKaphila:
         )
 
     def _flush(self, model: CallModel) -> None:
+        if model.phase in (Phase.ENDED, Phase.FORWARDED):  # handed over: no more timers
+            self._live.pop(model.call_id, None)
         for event in model.take_events():
             self.runtime.dispatch(event)
         for playback in model.take_finished():
@@ -190,14 +204,14 @@ class FakeKaphila:
             if next_at is None or next_at > when:
                 break
             self.clock.advance_to(next_at)
-            for model in list(self.models.values()):
+            for model in list(self._live.values()):
                 model.advance(next_at)
                 self._flush(model)
         self.clock.advance_to(when)
         await wait_all_tasks_blocked()
 
     def _next_timer_at(self) -> float | None:
-        moments = [t.at for m in self.models.values() if (t := m.next_timer()) is not None]
+        moments = [t.at for m in self._live.values() if (t := m.next_timer()) is not None]
         if self.runtime._timers:
             moments.append(self.runtime._timers[0][0])
         later = [at for at in moments if at > self.clock.now()]
