@@ -30,5 +30,9 @@ demo: $(STAMP)
 fuzz: $(STAMP)
 	KAPHILA_FUZZ_EXAMPLES=20000 KAPHILA_FLOOD_EVENTS=1000000 $(BIN)/python -m pytest -q -m fuzz tests
 
+bench: $(STAMP)
+	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet matplotlib
+	$(BIN)/python -m benchmarks
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis
