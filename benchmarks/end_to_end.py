@@ -7,13 +7,11 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
+from kaphila_flow.simulator import simulator_process
 
 from ._report import Row, median, percentile
-from .ingest import _port
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = """
@@ -47,33 +45,7 @@ def run(quick: bool = False) -> list[Row]:
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "bench.toml"
         config.write_text(CONFIG)
-        port = _port()
-        simulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kaphila_flow",
-                "simulator",
-                "--port",
-                str(port),
-                "--config",
-                str(config),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+        with simulator_process(config) as url:
             _side("runtime", url, 20)  # warm-up, both sides
             _side("handwritten", url, 20)
             results: dict[str, list[dict[str, float | list[float]]]] = {
@@ -83,8 +55,6 @@ def run(quick: bool = False) -> list[Row]:
             for _ in range(rounds):
                 for kind in results:
                     results[kind].append(_side(kind, url, calls))
-        finally:
-            simulator.kill()
     rows = []
     rate = {k: median([float(r["rate"]) for r in v]) for k, v in results.items()}  # type: ignore[arg-type]
     steps = {k: [s for r in v for s in r["steps"]] for k, v in results.items()}  # type: ignore[misc]

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,8 +10,7 @@ from typing import Any
 import httpx
 
 from kaphila_flow.simulator import Callee
-
-ROOT = Path(__file__).resolve().parent.parent
+from kaphila_flow.simulator import simulator_process as run_simulator_process
 
 
 def _toml(callees: Mapping[str, Callee], key: str, speed: float) -> str:
@@ -51,38 +45,5 @@ def simulator_process(
 ) -> Iterator[SimulatorProcess]:
     config = tmp / "callees.toml"
     config.write_text(_toml(callees, key, speed))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kaphila_flow",
-            "simulator",
-            "--port",
-            str(port),
-            "--config",
-            str(config),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base_url}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    why = process.stderr.read() if process.stderr else ""
-                    raise RuntimeError(f"the simulator did not start: {why}") from None
-                time.sleep(0.05)
+    with run_simulator_process(config) as base_url:
         yield SimulatorProcess(base_url, key)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

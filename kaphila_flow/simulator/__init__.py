@@ -14,6 +14,7 @@ from ._book import load_simulator, simulator_from_mapping
 from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, Simulator
 from ._faults import Faults
 from ._http import create_app
+from ._process import simulator_process
 from ._serving import SimulatorThread, serve_simulator
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "create_app",
     "load_simulator",
     "serve_simulator",
+    "simulator_process",
     "simulator_from_mapping",
 ]
