@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -222,6 +222,3 @@ class CallSession:
         self.transcript.append(entry)
         if self.observer is not None:
             self.observer(self, entry)
-
-    def describe(self) -> dict[str, Any]:
-        return {"call_id": self.call_id, "number": self.number, "ended": self.ended}

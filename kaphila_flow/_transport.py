@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ._commands import Command
 
@@ -22,7 +22,3 @@ class Transport(Protocol):
     async def send(self, command: Command[R]) -> R: ...
 
     async def aclose(self) -> None: ...
-
-
-def describe(command: Command[Any]) -> str:
-    return f"{type(command).__name__} {command.path}"
