@@ -116,7 +116,7 @@ class Call:
 
     @property
     def caller_id(self) -> str | None:
-        return self._runtime._caller_id_for(self._session)
+        return self._session.caller_id
 
     @property
     def amd(self) -> ev.Amd | None:

@@ -175,7 +175,6 @@ class Runtime:
         self._finished_tokens: OrderedDict[str, str] = OrderedDict()
         self._orphans: OrderedDict[str, list[ev.Event]] = OrderedDict()
         self._placing = 0
-        self._caller_ids: dict[int, str | None] = {}
         self._task_group: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
         self._timers: list[tuple[float, int, CallSession]] = []
@@ -389,7 +388,7 @@ class Runtime:
         )
         session.on_deadline = self._schedule
         self._by_ref[ref] = session
-        self._caller_ids[id(session)] = from_number
+        session.caller_id = from_number
         request = MakeCall(
             number=target,
             webhook_url=f"{self.webhook_url}/{session.token}" if self.webhook_url else None,
@@ -477,9 +476,6 @@ class Runtime:
     async def send(self, command: Command[R]) -> R:
         """Every command leaves through here (one place for limits and logging)."""
         return await self.transport.send(command)
-
-    def _caller_id_for(self, session: CallSession) -> str | None:
-        return self._caller_ids.get(id(session))
 
     # -- one call --------------------------------------------------------------------
 
@@ -653,7 +649,6 @@ class Runtime:
         self._finished_tokens[ref] = session.token
         if len(self._finished_tokens) > TOMBSTONE_LIMIT:
             self._finished_tokens.popitem(last=False)
-        self._caller_ids.pop(id(session), None)
         if session.call_id is not None:
             self._calls.pop(session.call_id, None)
             if self.store is not None:

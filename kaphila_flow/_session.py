@@ -55,6 +55,7 @@ class CallSession:
         "amd",
         "answered_at",
         "call_id",
+        "caller_id",
         "clock",
         "end_event",
         "end_reason",
@@ -82,6 +83,7 @@ class CallSession:
         self.token = token
         self.clock = clock
         self.call_id: str | None = None
+        self.caller_id: str | None = None  # the whitelisted number shown to the callee
         # Plain list and dict: small per call (a parked call should cost little).
         self.inbox: list[ev.Event] = []
         self._seen: dict[bytes, None] = {}

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from kaphila_flow import Call, CallEnded, GatherFailed, Runtime, events
-from kaphila_flow._commands import Command, ForwardCall, Gather, Hangup, Voice
+from kaphila_flow._commands import Command, ForwardCall, Gather, Hangup, MakeCall, Voice
 from kaphila_flow.testing import FakeKaphila
 
 pytestmark = pytest.mark.anyio
@@ -440,3 +440,18 @@ async def test_bad_flow_arguments_fail_clearly(kaphila: FakeKaphila) -> None:
     phone = await kaphila.call(flow)
     assert (await phone.result()).status == "completed"
     assert kaphila.commands_for(phone.call_id or "")[-1] == Hangup(phone.call_id or "")
+
+
+async def test_call_caller_id_is_the_runtime_default_or_the_dial_option() -> None:
+    async def flow(call: Call) -> str | None:
+        return call.caller_id
+
+    async with FakeKaphila(caller_id="+1 608 555 0100") as kaphila:
+        default = await (await kaphila.call(flow)).result()
+        chosen = await (
+            await kaphila.call(flow, number="16089270863", caller_id="16085550199")
+        ).result()
+    assert default.value == "16085550100"
+    assert chosen.value == "16085550199"
+    sent = [c for c in kaphila.commands if isinstance(c, MakeCall)]
+    assert [c.caller_id for c in sent] == ["16085550100", "16085550199"]
