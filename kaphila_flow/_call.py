@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+
 from . import _events as ev
 from . import _prompts
 from ._commands import Command, ForwardCall, Gather, Hangup, Play, PlayTo, StopRecording, Voice
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from ._runtime import Runtime
     from ._session import CallSession
 
-__all__ = ["Call", "KeyStream"]
+__all__ = ["Call", "KeyStream", "WaitingForKeys"]
 
 logger = logging.getLogger("kaphila_flow.call")
 R = TypeVar("R")
@@ -41,7 +43,7 @@ def _check_keys(name: str, value: str | None, *, single: bool = False) -> None:
         raise ValueError(f"{name} must be a single key, not {value!r}")
 
 
-class _WaitingForKeys:
+class WaitingForKeys:
     """What a gather waits for, as text only when asked (tests, error messages)."""
 
     __slots__ = ("prompt",)
@@ -191,11 +193,26 @@ class Call:
             valid_digits=valid_digits,
             play_to=play_to,
         )
-        what = _WaitingForKeys(text)  # formatted only if someone asks (a parked call is lean)
+        what = WaitingForKeys(text)  # formatted only if someone asks (a parked call is lean)
         await self._send(command, f"Kaphila to start gathering ({text!r})")
+        started = anyio.current_time()
+        grace = self._runtime.gather_grace
         prompt = _ESTIMATE.duration(text) if text else 0.0
-        until = self._runtime.clock.now() + prompt + timeout + self._runtime.gather_grace
-        outcome = await session.next_event(_GATHER_OUTCOMES, until=until, waiting_for=what)
+        until = started + prompt + timeout + grace
+        while True:
+            outcome = await session.next_event(_GATHER_OUTCOMES, until=until, waiting_for=what)
+            if outcome is None:
+                # Each key restarts the gather's timeout: so does it restart ours.
+                keyed = session.last_key_at
+                if keyed is not None and keyed > started and keyed + timeout + grace > until:
+                    until = keyed + timeout + grace
+                    continue
+                break
+            if session.stale_outcome(outcome):
+                session.note("stale", f"{outcome.name} for an earlier gather, ignored")
+                logger.info("call %s: %s for an earlier gather ignored", self.id, outcome.name)
+                continue
+            break
         if outcome is None:
             digits = session.gather_progress
             logger.warning(
@@ -268,7 +285,7 @@ class Call:
         if not event_types:
             raise TypeError("wait_for() needs at least one event type, e.g. events.DtmfReceived")
         self._check_live()
-        until = None if timeout is None else self._runtime.clock.now() + timeout
+        until = None if timeout is None else anyio.current_time() + timeout
         names = ", ".join(t.NAME or t.__name__ for t in event_types)
         found = await self._session.next_event(event_types, until=until, waiting_for=names)
         if found is None:

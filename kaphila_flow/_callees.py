@@ -2,24 +2,53 @@
 
 "Answer after 1 s and press 1 two seconds into each menu", "voicemail picks up",
 "never answers", "hangs up after 20 s". A ``CalleeRun`` reads a ``CallModel`` and says
-which action is due next and when; the host (the simulator, or a fake) waits and
-applies it. One script serves every host.
+which action is due next and when; the provider model applies it when its host lets
+time pass. One script serves every host (the fake, the simulator, the dev phone).
+
+One set of callee behaviours, with the same names everywhere (the fake's ``answer=``,
+the CLI's ``--answer``, the simulator's config):
+
+========== ==========================================================
+human      a person answers (AMD: HUMAN)
+machine    voicemail answers (AMD: MACHINE)
+unknown    someone answers whom AMD cannot place (AMD: UNKNOWN)
+busy       the callee rejects the call while it rings (``busy``)
+no-answer  it rings until the ring timeout
+held       a person holds the phone: nothing happens until they act
+========== ==========================================================
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ._model import KEYS, CallModel, Phase
 
-__all__ = ["Callee", "CalleeRun", "KeyStep"]
+__all__ = ["AnswerMode", "Callee", "CalleeRun", "KeyStep", "normalize_answer"]
 
-AnswerMode = Literal["human", "machine", "never", "reject"]
-_MODES = ("human", "machine", "never", "reject")
-#: Time between two keys of one step ("1234").
+AnswerMode = Literal["human", "machine", "unknown", "busy", "no-answer", "held"]
+ANSWER_MODES: tuple[str, ...] = get_args(AnswerMode)
+#: Earlier spellings, still accepted with a DeprecationWarning.
+_RENAMED = {"never": "no-answer", "reject": "busy"}
+#: Time between two keys pressed one after another ("1234"), scripted or by hand.
 KEY_GAP = 0.15
+
+
+def normalize_answer(value: object, *, where: str = "answer") -> AnswerMode:
+    """The callee behaviour ``value`` names; old spellings warn, unknown ones raise."""
+    if isinstance(value, str) and value in _RENAMED:
+        new = _RENAMED[value]
+        warnings.warn(
+            f"{where}={value!r} is deprecated: use {new!r}", DeprecationWarning, stacklevel=3
+        )
+        value = new
+    if not isinstance(value, str) or value not in ANSWER_MODES:
+        raise ValueError(f"{where} must be one of {', '.join(ANSWER_MODES)}, not {value!r}")
+    return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +73,7 @@ class Callee:
     hang_up_after: float | None = None
 
     def __post_init__(self) -> None:
-        if self.answer not in _MODES:
-            raise ValueError(f"answer must be one of {', '.join(_MODES)}, not {self.answer!r}")
+        object.__setattr__(self, "answer", normalize_answer(self.answer))
         if self.answer_after < 0:
             raise ValueError("answer_after must be zero or more seconds")
         if self.hang_up_after is not None and self.hang_up_after < 0:
@@ -102,32 +130,50 @@ def _optional_seconds(data: Mapping[str, Any], key: str, where: str) -> float | 
 class Action:
     kind: Literal["answer", "reject", "press", "hang_up"]
     key: str = ""
+    how: AnswerMode = "human"
 
 
 class CalleeRun:
-    """One callee's progress on one call."""
+    """One callee's progress on one call: its script, and what a person did by hand."""
 
-    __slots__ = ("_gather_seen", "_presses", "_steps", "callee")
+    __slots__ = ("_by_hand", "_gather_seen", "_presses", "_steps", "callee")
 
     def __init__(self, callee: Callee) -> None:
         self.callee = callee
         self._steps = list(callee.keys)
         self._gather_seen: float | None = None
         self._presses: list[tuple[float, str]] = []
+        #: Actions a person took (a test's phone, the dev phone), due in order.
+        self._by_hand: deque[tuple[float, Action]] | None = None
+
+    def by_hand(self, at: float, action: Action) -> None:
+        """A person acts at ``at`` (after anything they did before)."""
+        if self._by_hand is None:
+            self._by_hand = deque()
+        elif self._by_hand:
+            at = max(at, self._by_hand[-1][0])
+        self._by_hand.append((at, action))
+
+    @property
+    def hand_pending(self) -> int:
+        return len(self._by_hand) if self._by_hand else 0
 
     def next_action(self, model: CallModel) -> tuple[float, Action] | None:
         """The callee's next action on ``model`` and when it is due (model time)."""
         if model.phase is Phase.ENDED:
             return None
         callee = self.callee
+        candidates: list[tuple[float, Action]] = []
+        if self._by_hand:
+            candidates.append(self._by_hand[0])
         if model.phase is Phase.RINGING:
             at = model.created_at + callee.answer_after
-            if callee.answer in ("human", "machine"):
-                return at, Action("answer")
-            if callee.answer == "reject":
-                return at, Action("reject")
-            return None  # never: the ring timeout ends it
-        candidates: list[tuple[float, Action]] = []
+            if callee.answer in ("human", "machine", "unknown"):
+                candidates.append((at, Action("answer", how=callee.answer)))
+            elif callee.answer == "busy":
+                candidates.append((at, Action("reject")))
+            # no-answer: the ring timeout ends it; held: only by hand
+            return min(candidates, key=lambda c: c[0]) if candidates else None
         started = model.gather_started_at
         if started is not None and started != self._gather_seen:
             self._gather_seen = started
@@ -145,12 +191,15 @@ class CalleeRun:
         return min(candidates, key=lambda c: c[0]) if candidates else None
 
     def apply(self, model: CallModel, action: Action, now: float) -> None:
-        if action.kind == "answer":
-            model.answer(now, machine=self.callee.answer == "machine")
-        elif action.kind == "reject":
-            model.caller_hangs_up(now)
+        if self._by_hand and self._by_hand[0][1] is action:
+            self._by_hand.popleft()
         elif action.kind == "press":
             self._presses.pop(0)
+        if action.kind == "answer":
+            model.answer(now, machine=action.how == "machine", unsure=action.how == "unknown")
+        elif action.kind == "reject":
+            model.decline(now)
+        elif action.kind == "press":
             model.press(action.key, now)
         else:
             model.caller_hangs_up(now)

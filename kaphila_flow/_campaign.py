@@ -158,12 +158,7 @@ class Campaign:
         self.dial_options = dict(dial_options or {})
         self.sensitive_fields = frozenset(sensitive_fields)
         self.on_progress = on_progress
-        clock = runtime.clock
-        self._pacer = (
-            HourlyLimiter(calls_per_hour, clock=clock.now, sleep=self._sleep)
-            if calls_per_hour
-            else None
-        )
+        self._pacer = HourlyLimiter(calls_per_hour, sleep=self._sleep) if calls_per_hour else None
         self._live = 0
         self.max_live = 0
         self._wake = anyio.Event()
@@ -172,11 +167,10 @@ class Campaign:
     # -- time ------------------------------------------------------------------------
 
     def _now(self) -> float:
-        return self.runtime.clock.wall_time()
+        return self.runtime.wall_time()
 
     async def _sleep(self, seconds: float) -> None:
-        clock = self.runtime.clock
-        await clock.sleep_until(clock.now() + seconds)
+        await anyio.sleep(seconds)
 
     async def _wait(self, seconds: float) -> None:
         """Until ``seconds`` pass or an attempt finishes, whichever is first."""

@@ -143,6 +143,30 @@ class Event:
         canonical = json.dumps(self.to_payload(), sort_keys=True, separators=(",", ":"))
         return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 
+    #: Whether the same event, identical to the byte, can truly happen twice on a call
+    #: (a key pressed twice, two gathers that end alike).
+    REPEATABLE: ClassVar[bool] = False
+
+    def delivery_identity(self, raw: bytes | None = None) -> bytes | None:
+        """What makes a second copy of this delivery a redelivery, or ``None``: never.
+
+        Kaphila sends no event id. Identical payloads are one delivery, except for
+        repeatable events (keys, gathers, playbacks) stamped in whole seconds, as the
+        provider's examples are: two presses of "1" within a second look identical
+        and both count. ``raw`` (the body as received) saves re-serialising.
+        """
+        if self.REPEATABLE and not _sub_second(self.timestamp):
+            return None
+        return raw if raw is not None else self.dedupe_key
+
+
+def _sub_second(timestamp: str | None) -> bool:
+    """Whether a timestamp has a fraction of a second (``...:05.123Z``)."""
+    if not timestamp:
+        return False
+    _, _, clock = timestamp.partition("T")
+    return "." in clock
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallInitiated(Event):
@@ -189,12 +213,14 @@ class DtmfReceived(Event):
     digit: str | None = None
 
     NAME: ClassVar[str] = "dtmf.received"
+    REPEATABLE: ClassVar[bool] = True
     _FIELDS: ClassVar[_Spec] = (("digit", "digit", "str"),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatherStarted(Event):
     NAME: ClassVar[str] = "gather.started"
+    REPEATABLE: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +228,7 @@ class GatherProgress(Event):
     digits: str = ""
 
     NAME: ClassVar[str] = "gather.progress"
+    REPEATABLE: ClassVar[bool] = True
     _FIELDS: ClassVar[_Spec] = (("digits", "digits", "str"),)
 
 
@@ -210,6 +237,7 @@ class GatherComplete(Event):
     digits: str = ""
 
     NAME: ClassVar[str] = "gather.complete"
+    REPEATABLE: ClassVar[bool] = True
     _FIELDS: ClassVar[_Spec] = (("digits", "digits", "str"),)
 
 
@@ -220,6 +248,7 @@ class GatherTimeout(Event):
     digits: str = ""
 
     NAME: ClassVar[str] = "gather.timeout"
+    REPEATABLE: ClassVar[bool] = True
     _FIELDS: ClassVar[_Spec] = (("digits", "digits", "str"),)
 
 
@@ -228,6 +257,7 @@ class GatherFailed(Event):
     reason: str | None = None
 
     NAME: ClassVar[str] = "gather.failed"
+    REPEATABLE: ClassVar[bool] = True
     _FIELDS: ClassVar[_Spec] = (("reason", "reason", "str"),)
 
 
@@ -236,6 +266,7 @@ class TtsPlayed(Event):
     playback_id: str | None = None
 
     NAME: ClassVar[str] = "tts.played"
+    REPEATABLE: ClassVar[bool] = True
     _FIELDS: ClassVar[_Spec] = (("playback_id", "playbackId", "str"),)
 
 

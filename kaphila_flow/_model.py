@@ -37,6 +37,7 @@ __all__ = ["CallModel", "Phase", "Playback", "SpeechTiming", "Timer", "iso_times
 #: Q.850 "normal call clearing", sent as a string as in the provider's example.
 NORMAL_CLEARING = "16"
 NO_ANSWER_CAUSE = "19"
+USER_BUSY_CAUSE = "17"
 KEYS = frozenset("0123456789*#")
 
 
@@ -213,15 +214,27 @@ class CallModel:
 
     # -- the callee ------------------------------------------------------------------
 
-    def answer(self, now: float, *, machine: bool = False, confidence: float | None = None) -> None:
+    def answer(
+        self,
+        now: float,
+        *,
+        machine: bool = False,
+        unsure: bool = False,
+        confidence: float | None = None,
+    ) -> None:
+        """The callee picks up: a person, a machine (voicemail), or one AMD cannot tell."""
         if self.phase is not Phase.RINGING:
             return
         self.phase = Phase.ANSWERED
         self.answered_at = now
         if self.request.use_amd:
-            status = ev.Amd.MACHINE if machine else ev.Amd.HUMAN
-            cause = "LONGGREETING" if machine else "HUMAN"
-            self.amd = ev.Amd(status, cause, confidence if confidence is not None else 0.9)
+            if unsure:
+                status, cause, sure = ev.Amd.UNKNOWN, "NOTSURE", 0.5
+            elif machine:
+                status, cause, sure = ev.Amd.MACHINE, "LONGGREETING", 0.9
+            else:
+                status, cause, sure = ev.Amd.HUMAN, "HUMAN", 0.9
+            self.amd = ev.Amd(status, cause, confidence if confidence is not None else sure)
         self._emit(ev.CallAnswered, now, status="answered", amd=self.amd)
         # Reading: every answered call is recorded until stopped or ended.
         self.recording_active = True
@@ -254,6 +267,11 @@ class CallModel:
             self._emit(ev.GatherComplete, now, digits=gather.digits)
         else:
             self._emit(ev.GatherProgress, now, digits=gather.digits)
+
+    def decline(self, now: float) -> None:
+        """The callee rejects the ringing call (busy): Q.850 17, "user busy"."""
+        if self.phase is Phase.RINGING:
+            self._end(now, status="busy", reason="busy", cause=USER_BUSY_CAUSE)
 
     def caller_hangs_up(self, now: float) -> None:
         if self.phase is Phase.ENDED:

@@ -3,23 +3,20 @@
 Each call's ``webhookUrl`` is ``<public base>/<token>``, the token an unguessable
 per-call secret (see ``Runtime.session_for_token``). The receiver answers at once: the
 flow's work happens after the acknowledgement, so a slow flow never makes the provider
-give up and retry. Bad input gets a 4xx with a JSON error, never a 5xx.
+give up and retry. Bad input gets a 4xx with a JSON error, never a 5xx. Everything but
+the HTTP framing is ``_intake.receive_webhook``, the path the in-memory fake takes too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ._events import parse_event
-from ._exceptions import InvalidEvent, WebhookRejected
-from ._session import Delivery
-from ._signing import WebhookSigner
+from ._intake import MAX_BODY_BYTES, receive_webhook
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -27,10 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY_BYTES", "create_receiver"]
 
 logger = logging.getLogger("kaphila_flow.receiver")
-
-#: Webhook bodies are small JSON objects; anything near this is not one.
-MAX_BODY_BYTES = 64 * 1024
-_JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")
 
 
 def _error(status: int, message: str) -> Response:
@@ -49,7 +42,6 @@ def create_receiver(
     path: str = "/webhooks",
     app_class: type[Quart] = Quart,
     max_body_bytes: int = MAX_BODY_BYTES,
-    signer: WebhookSigner | None = None,
 ) -> Quart:
     """The runtime's receiver as a Quart (ASGI) app; mount it or serve it."""
     app = app_class("kaphila_flow.receiver")
@@ -58,7 +50,7 @@ def create_receiver(
 
     @app.post(f"{prefix}/<token>")
     async def webhook(token: str) -> Response:
-        return await _receive(runtime, token, max_body_bytes, signer)
+        return await _receive(runtime, token, max_body_bytes)
 
     @app.post(prefix)
     async def webhook_without_token() -> Response:
@@ -82,35 +74,14 @@ def create_receiver(
     return app
 
 
-async def _receive(
-    runtime: Runtime, token: str, limit: int, signer: WebhookSigner | None
-) -> Response:
-    session = runtime.session_for_token(token)
-    late = session is None and runtime.finished_token(token)
-    if session is None and not late:
-        return _error(403, "unknown or wrong webhook token")
-    content_type = (request.mimetype or "").lower()
-    if content_type and content_type not in _JSON_TYPES:
-        return _error(415, f"webhook bodies must be JSON, not {content_type}")
+async def _receive(runtime: Runtime, token: str, limit: int) -> Response:
     body = await request.get_data(cache=False)
-    if len(body) > limit:
-        return _error(413, f"webhook body over {limit} bytes")
-    if signer is not None:
-        try:
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            signer.verify(headers, body if isinstance(body, bytes) else body.encode(), time.time())
-        except WebhookRejected as rejected:
-            return _error(rejected.status_code, rejected.reason)
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
-        return _error(400, f"webhook body is {reason}")
-    try:
-        event = parse_event(payload)
-    except InvalidEvent as exc:
-        return _error(400, str(exc))
-    delivery = runtime.dispatch(event, token=token)
-    if delivery is Delivery.REJECTED:
-        return _error(403, "unknown or wrong webhook token")
-    return _ok({"success": True, "delivery": delivery.value})
+    reply = receive_webhook(
+        runtime,
+        token,
+        body if isinstance(body, bytes) else body.encode(),
+        content_type=request.mimetype,
+        headers=dict(request.headers.items()),
+        limit=limit,
+    )
+    return _ok(dict(reply.body), reply.status)

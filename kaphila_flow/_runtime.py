@@ -1,22 +1,27 @@
 """``Runtime``: pairs each flow coroutine with its call id and resumes it on events.
 
-One task per live call, a mailbox per call (``CallSession``), one timer task for every
-deadline, and one entry for every inbound event: ``dispatch``.
+One task per live call, a mailbox per call (``CallSession``), and one entry for every
+inbound event: ``dispatch``. The parts, each with one job:
+
+* ``_calls.CallTable``: the table of calls and the rules of who gets an event;
+* ``_deadlines.Deadlines``: the one timer task for every call's deadline;
+* ``_intake.receive_webhook``: a webhook POST in, a status out (the receiver's logic);
+* ``_serve``: hypercorn, and shutting down on signals;
+* this module: placing calls and running flows on them.
+
+Time is the event loop's (``anyio.current_time``); wall-clock moments in results come
+from a ``WallClock`` that follows it, so tests run in virtual time.
 """
 
 from __future__ import annotations
 
-import heapq
-import hmac
 import inspect
 import logging
-import math
 import secrets
-import signal
-from collections import OrderedDict, deque
+import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,10 +31,12 @@ import anyio.abc
 from anyio.abc import TaskGroup
 
 from . import _events as ev
-from ._call import Call
-from ._clock import Clock, SystemClock
+from ._call import Call, WaitingForKeys
+from ._calls import CallTable, DeadLetter
 from ._commands import Command, Hangup, MakeCall, Voice
+from ._deadlines import Deadlines
 from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
+from ._intake import IntakeReply, receive_webhook
 from ._interrupt import drive
 from ._numbers import normalize_number
 from ._reconcile import answer_was_lost, find_placed_call
@@ -38,6 +45,7 @@ from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
 from ._store import CallStore, SqliteCallStore, StoredCall
 from ._transport import Transport
+from ._wallclock import WallClock
 
 __all__ = ["CallHandle", "DeadLetter", "Flow", "Runtime"]
 
@@ -47,27 +55,26 @@ R = TypeVar("R")
 #: A flow: ``async def flow(call: Call) -> Any``.
 Flow = Callable[[Call], Awaitable[Any]]
 
-TOMBSTONE_LIMIT = 10_000
-ORPHAN_LIMIT = 1_000
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An event no live call took, kept so nothing is silently lost."""
-
-    event: ev.Event
-    reason: str
-    received_at: float
-
 
 class CallHandle:
     """A call started with ``Runtime.start``; ``await handle.result()`` for its end."""
 
     # Events are made only when someone waits: a parked call should cost little.
-    __slots__ = ("_done", "_placed", "_placed_set", "_result", "_session")
+    __slots__ = (
+        "_callbacks",
+        "_done",
+        "_placed",
+        "_placed_set",
+        "_result",
+        "_session",
+        "webhook_url",
+    )
 
-    def __init__(self, session: CallSession) -> None:
+    def __init__(self, session: CallSession, webhook_url: str | None = None) -> None:
         self._session = session
+        #: Where this call's webhooks go (its token is the last path segment); a secret.
+        self.webhook_url = webhook_url
+        self._callbacks: list[Callable[[CallHandle], None]] | None = None
         self._done: anyio.Event | None = None
         self._placed: anyio.Event | None = None
         self._placed_set = False
@@ -87,6 +94,41 @@ class CallHandle:
     @property
     def done(self) -> bool:
         return self._result is not None
+
+    @property
+    def outcome(self) -> CallResult | None:
+        """The call's result once it has ended, else ``None`` (never waits)."""
+        return self._result
+
+    @property
+    def transcript(self) -> list[TranscriptEntry]:
+        """What happened on the call so far."""
+        return list(self._session.transcript)
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What the flow awaits right now, in words (``None`` when it is not waiting)."""
+        waiting = self._session.waiting_for
+        return None if waiting is None else str(waiting)
+
+    @property
+    def awaiting_keys(self) -> bool:
+        """Whether the flow waits right now for the outcome of a gather (the caller's keys)."""
+        session = self._session
+        return session.parked and isinstance(session.waiting_for, WaitingForKeys)
+
+    def add_wait_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` each time the flow starts waiting for an event."""
+        self._session.on_wait = callback
+
+    def add_done_callback(self, callback: Callable[[CallHandle], None]) -> None:
+        """Call ``callback(handle)`` when the call has its result (at once if it has)."""
+        if self._result is not None:
+            callback(self)
+            return
+        if self._callbacks is None:
+            self._callbacks = []
+        self._callbacks.append(callback)
 
     async def placed(self) -> str | None:
         """Wait for ``/makecall``: the call id, or ``None`` if the call was not placed."""
@@ -114,6 +156,30 @@ class CallHandle:
         self._mark_placed()
         if self._done is not None:
             self._done.set()
+        for callback in self._callbacks or ():
+            callback(self)
+
+
+def _name(flow: object) -> str:
+    return getattr(flow, "__qualname__", None) or repr(flow)
+
+
+def check_flow(flow: object, *, name: str = "flow") -> None:
+    """Refuse, at once and in the caller's task, what cannot be a flow."""
+    if not callable(flow):
+        raise TypeError(f"{name} must be an async function taking a Call, not {flow!r}")
+    target: Any = flow
+    while isinstance(target, partial):
+        target = target.func
+    if inspect.isclass(target):
+        raise TypeError(f"{name} must be an async function taking a Call, not the class {flow!r}")
+    dunder_call = getattr(target, "__call__", None)  # noqa: B004
+    is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(dunder_call)
+    if not is_async and (inspect.isfunction(target) or inspect.ismethod(target)):
+        raise TypeError(
+            f"{name} {_name(flow)} is a plain function: write it as `async def "
+            f"{getattr(target, '__name__', 'flow')}(call: Call)` so it can await the call"
+        )
 
 
 def _only_call_ended(exc: BaseException) -> bool:
@@ -134,7 +200,7 @@ class Runtime:
         webhook_url: str | None = None,
         caller_id: str | None = None,
         voice_name: str | None = None,
-        clock: Clock | None = None,
+        clock: object | None = None,
         gather_grace: float = 5.0,
         ring_grace: float = 15.0,
         hangup_timeout: float = 10.0,
@@ -144,16 +210,27 @@ class Runtime:
         webhook_secrets: Sequence[str] | None = None,
         store: CallStore | str | Path | None = None,
         apology: str | None = None,
+        start_time: float | None = None,
     ) -> None:
         self.transport = transport
         self.webhook_url = webhook_url.rstrip("/") if webhook_url else None
         self.caller_id = normalize_number(caller_id) if caller_id else None
         self.voice_name = voice_name
-        self.clock: Clock = clock or SystemClock()
+        if clock is not None:
+            warnings.warn(
+                "Runtime(clock=...) is deprecated and ignored: the runtime reads the event "
+                "loop's time (anyio), so tests get virtual time from the loop itself "
+                "(see kaphila_flow.testing.VIRTUAL_TIME_BACKENDS)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        #: Wall-clock seconds following the event loop's time (virtual time included).
+        self.wall_time = WallClock(start_time)
         self.gather_grace = gather_grace
         self.ring_grace = ring_grace
         self.hangup_timeout = hangup_timeout
-        self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
+        self.calls = CallTable(dead_letter_limit=dead_letter_limit, wall_time=self.wall_time)
+        self.deadlines = Deadlines()
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -169,23 +246,17 @@ class Runtime:
         self.webhook_signer = WebhookSigner(webhook_secrets) if webhook_secrets else None
         #: Called with each transcript entry as it happens (progress displays, logs).
         self.on_transcript = on_transcript
-        self._calls: dict[str, CallSession] = {}
-        self._by_ref: dict[str, CallSession] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
-        self._finished_tokens: OrderedDict[str, str] = OrderedDict()
-        self._orphans: OrderedDict[str, list[ev.Event]] = OrderedDict()
-        self._placing = 0
         self._task_group: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
-        self._timers: list[tuple[float, int, CallSession]] = []
-        self._timer_seq = 0
-        self._timer_scope: anyio.CancelScope | None = None
-        self._timer_at = math.inf
-        self._timer_task_scope: anyio.CancelScope | None = None
         self._closing = False
 
     def __repr__(self) -> str:
-        return f"<Runtime live_calls={len(self._calls)}>"
+        return f"<Runtime live_calls={len(self.calls)}>"
+
+    @property
+    def dead_letters(self) -> deque[DeadLetter]:
+        """Events no live call took (late, unknown or misrouted), newest last."""
+        return self.calls.dead_letters
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> Runtime:
@@ -211,8 +282,8 @@ class Runtime:
         try:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
-            self._timer_task_scope = anyio.CancelScope()
-            self._task_group.start_soon(self._run_timers)
+            self.deadlines = Deadlines()
+            self._task_group.start_soon(self.deadlines.run)
             self._accepting = True
             await self._recover()
         except BaseException:
@@ -236,8 +307,8 @@ class Runtime:
                 await self.transport.aclose()
 
     def _stop_timers_when_idle(self) -> None:
-        if self._closing and not self._by_ref and self._timer_task_scope is not None:
-            self._timer_task_scope.cancel()
+        if self._closing and not self.calls:
+            self.deadlines.stop()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -249,7 +320,7 @@ class Runtime:
         from ._receiver import create_receiver
 
         extra: dict[str, Any] = {"app_class": app_class} if app_class else {}
-        return create_receiver(self, path=path, signer=self.webhook_signer, **extra)
+        return create_receiver(self, path=path, **extra)
 
     @property
     def asgi_app(self) -> Any:
@@ -285,20 +356,16 @@ class Runtime:
         grace: float,
         task_status: anyio.abc.TaskStatus[str],
     ) -> None:
-        from ._serve import serve_receiver
+        from ._serve import serve_until_signalled
 
-        async with anyio.create_task_group() as tg:
-            url = await tg.start(partial(serve_receiver, self, bind, path=path))
-            task_status.started(url)
-            if not handle_signals:
-                await anyio.sleep_forever()
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for signum in signals:
-                    logger.warning("%s: shutting down", signal.Signals(signum).name)
-                    break
-            # The receiver stays up while live flows finish: they still need webhooks.
-            await self.shutdown(grace)
-            tg.cancel_scope.cancel()
+        await serve_until_signalled(
+            self,
+            bind,
+            path=path,
+            handle_signals=handle_signals,
+            grace=grace,
+            task_status=task_status,
+        )
 
     async def shutdown(self, grace: float = 30.0) -> None:
         """Stop placing calls, give live flows ``grace`` seconds, then hang up the rest.
@@ -307,16 +374,16 @@ class Runtime:
         for those cut short); none is left live with no flow in charge.
         """
         self._accepting = False
-        if not self._by_ref:
+        if not self.calls.by_ref:
             return
         self._idle = anyio.Event()
         with anyio.move_on_after(grace):
             await self._idle.wait()
-        for session in list(self._by_ref.values()):
+        for session in list(self.calls.by_ref.values()):
             logger.warning("call %s: shutting down, hanging up", session.call_id or "(placing)")
             session.shut_down = True
             session.mark_ended(None, reason="runtime shut down")
-        if self._by_ref:
+        if self.calls.by_ref:
             with anyio.move_on_after(self.hangup_timeout + 1):
                 await self._idle.wait()
 
@@ -347,7 +414,7 @@ class Runtime:
                     amd=None,
                     started_at=stored.started_at,
                     answered_at=None,
-                    ended_at=self.clock.wall_time(),
+                    ended_at=self.wall_time(),
                     forwarded_to=None,
                     end_reason=error.reason,
                     transcript=[],
@@ -363,45 +430,56 @@ class Runtime:
         flow: Flow,
         *,
         caller_id: str | None = None,
-        use_amd: bool = False,
+        use_amd: bool | None = None,
         voice: str | None = None,
         ring_timeout: int = 30,
         on_machine: Flow | str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> CallHandle:
-        """Place a call and run ``flow`` on it in the background."""
+        """Place a call and run ``flow`` on it in the background.
+
+        ``on_machine`` (a flow, or a message to leave) runs instead of ``flow`` when
+        answering machine detection reports a machine; it turns AMD on.
+        """
         if self._task_group is None:
             raise RuntimeError("start() needs a running runtime: use `async with runtime:`")
         if not self._accepting:
             raise RuntimeError("the runtime is shutting down: no new calls")
-        if not callable(flow):
-            raise TypeError(f"flow must be an async function taking a Call, not {flow!r}")
+        check_flow(flow)
+        if on_machine is not None and not isinstance(on_machine, str):
+            check_flow(on_machine, name="on_machine")
         if isinstance(ring_timeout, bool) or not isinstance(ring_timeout, int) or ring_timeout < 1:
             raise ValueError(
                 f"ring_timeout must be a whole number of seconds, not {ring_timeout!r}"
             )
+        if on_machine is not None:
+            if use_amd is False:
+                raise ValueError(
+                    "on_machine needs answering machine detection: drop use_amd=False "
+                    "(on_machine turns it on)"
+                )
+            use_amd = True
         target = normalize_number(number)
         from_number = normalize_number(caller_id) if caller_id else self.caller_id
         ref = secrets.token_hex(8)
         session = CallSession(
-            number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", clock=self.clock
+            number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
-        session.on_deadline = self._schedule
-        self._by_ref[ref] = session
+        session.on_deadline = self.deadlines.schedule
         session.caller_id = from_number
         request = MakeCall(
             number=target,
             webhook_url=f"{self.webhook_url}/{session.token}" if self.webhook_url else None,
             caller_id=from_number,
-            use_amd=use_amd,
+            use_amd=bool(use_amd),
             voice_name=voice or self.voice_name,
             ring_timeout=ring_timeout,
         )
-        handle = CallHandle(session)
+        handle = CallHandle(session, request.webhook_url)
         if self.on_transcript is not None:
             observer = self.on_transcript
             session.observer = lambda _session, entry: observer(handle, entry)
-        self._placing += 1
+        self.calls.add(session)
         self._task_group.start_soon(
             self._run_call, session, request, flow, on_machine, data, handle
         )
@@ -417,59 +495,39 @@ class Runtime:
 
     # -- inbound events --------------------------------------------------------------
 
-    def dispatch(self, event: ev.Event, *, token: str | None = None) -> Delivery:
+    def dispatch(
+        self, event: ev.Event, *, token: str | None = None, identity: bytes | None = None
+    ) -> Delivery:
         """Hand an event to its call. Never blocks; never raises for an unknown call.
 
         ``token`` is the per-call secret from the webhook URL; when given, the event
-        must belong to that call.
+        must belong to that call. ``identity`` marks redeliveries of one webhook (its
+        ``webhook-id``, or its raw body). The rules are ``CallTable``'s.
         """
-        if token is not None:
-            session = self.session_for_token(token)
-            if session is None:
-                if self.finished_token(token):
-                    self._dead_letter(event, "the call has finished")
-                    return Delivery.FINISHED_CALL
-                return Delivery.REJECTED
-            if session.call_id is not None and session.call_id != event.call_id:
-                self._dead_letter(event, "call id does not match its webhook token")
-                return Delivery.UNKNOWN_CALL
-            return session.deliver(event)
-        session = self._calls.get(event.call_id)
-        if session is not None:
-            return session.deliver(event)
-        if event.call_id in self._finished:
-            self._dead_letter(event, "the call has finished")
-            return Delivery.FINISHED_CALL
-        if self._placing:
-            # It may belong to a call whose /makecall answer has not come back yet.
-            self._orphans.setdefault(event.call_id, []).append(event)
-            if len(self._orphans) > ORPHAN_LIMIT:
-                _, dropped = self._orphans.popitem(last=False)
-                for orphan in dropped:
-                    self._dead_letter(orphan, "unknown call")
-            return Delivery.UNKNOWN_CALL
-        self._dead_letter(event, "unknown call")
-        return Delivery.UNKNOWN_CALL
+        return self.calls.route(event, token, identity)
+
+    def receive_webhook(
+        self,
+        token: str,
+        body: bytes,
+        *,
+        content_type: str | None = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> IntakeReply:
+        """Take one webhook POST as the receiver does, without HTTP framing."""
+        return receive_webhook(self, token, body, content_type=content_type, headers=headers or {})
 
     def session_for_token(self, token: str) -> CallSession | None:
         """The call a webhook token belongs to, compared in constant time."""
-        ref, _, _secret = token.partition(".")
-        session = self._by_ref.get(ref)
-        if session is None:
-            return None
-        if not hmac.compare_digest(token.encode(), session.token.encode()):
-            return None
-        return session
+        return self.calls.session_for_token(token)
 
     def finished_token(self, token: str) -> bool:
         """Whether ``token`` belonged to a call that has finished (late webhooks)."""
-        ref, _, _secret = token.partition(".")
-        known = self._finished_tokens.get(ref)
-        return known is not None and hmac.compare_digest(token.encode(), known.encode())
+        return self.calls.finished_token(token)
 
     @property
     def live_calls(self) -> int:
-        return len(self._by_ref)
+        return len(self.calls)
 
     # -- outbound commands -----------------------------------------------------------
 
@@ -492,6 +550,7 @@ class Runtime:
         value: Any = None
         error: BaseException | None = None
         placed = False
+        call_id: str | None = None
         try:
             try:
                 call_id = await self._place(session, request)
@@ -504,13 +563,14 @@ class Runtime:
                     session.note("ended", "placement unknown: the /makecall answer was lost")
                 return
             finally:
-                self._placing -= 1
+                self.calls.placed(session, call_id)
             placed = True
-            self._register(session, call_id)
+            if self.store is not None:
+                self.store.add(StoredCall(call_id, session.number, session.started_at))
             handle._mark_placed()
             answer = await session.next_event(
                 (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
-                until=self.clock.now() + request.ring_timeout + self.ring_grace,
+                until=anyio.current_time() + request.ring_timeout + self.ring_grace,
                 end_raises=False,
                 waiting_for="the callee to answer",
             )
@@ -521,7 +581,7 @@ class Runtime:
                 status = "no-answer"
                 session.note("ended", "no answer")
                 return
-            session.answered_at = self.clock.wall_time()
+            session.answered_at = self.wall_time()
             session.amd = answer.amd
             session.note("answered", f"AMD {answer.amd.status}" if answer.amd else "")
             chosen = self._choose_flow(session, flow, on_machine)
@@ -544,7 +604,7 @@ class Runtime:
             if not answer_was_lost(exc):
                 logger.warning("call to %s could not be placed: %s", session.number, exc)
                 raise
-            found = await find_placed_call(session, self.transport, self._calls.keys())
+            found = await find_placed_call(session, self.transport, self.calls.by_id.keys())
             if found is None:
                 logger.error(
                     "call to %s: the /makecall answer was lost (%s) and no placed call was "
@@ -576,12 +636,15 @@ class Runtime:
         self, session: CallSession, flow: Flow, data: Mapping[str, Any] | None
     ) -> tuple[CallStatus, Any, BaseException | None]:
         call = Call(self, session, data)
-        coro = flow(call)
-        if not inspect.iscoroutine(coro):
-            raise TypeError(f"flow {flow!r} must be an `async def` function taking a Call")
         scope = anyio.CancelScope()
         session.flow_scope = scope
         try:
+            coro = flow(call)
+            if not inspect.iscoroutine(coro):
+                raise TypeError(
+                    f"flow {_name(flow)} returned {type(coro).__name__}, not a coroutine: "
+                    "a flow is an `async def` function taking a Call"
+                )
             with scope:
                 value = await drive(coro, session.end_for)
             cut_short = session.ended_error() if session.shut_down else None
@@ -589,7 +652,8 @@ class Runtime:
         except Exception as exc:
             if _only_call_ended(exc):
                 status = self._status_after_flow(session)
-                return status, None, exc if session.shut_down else None
+                misuse = session.ended_by_flow and session.forwarded_to is None
+                return status, None, exc if session.shut_down or misuse else None
             logger.error(
                 "flow on call %s raised %s", session.call_id, type(exc).__name__, exc_info=exc
             )
@@ -619,23 +683,6 @@ class Runtime:
                 logger.error("call %s: hangup failed: %s", session.call_id, exc)
         session.mark_ended(None, reason="hung up by the runtime")
 
-    def _register(self, session: CallSession, call_id: str) -> None:
-        session.call_id = call_id
-        self._calls[call_id] = session
-        if self.store is not None:
-            self.store.add(StoredCall(call_id, session.number, session.started_at))
-        early = [e for e in session.inbox if e.call_id != call_id]
-        for stray in early:  # came with this call's token but another call id
-            session.inbox.remove(stray)
-            self._dead_letter(stray, "call id does not match its webhook token")
-        for orphan in self._orphans.pop(call_id, []):
-            session.deliver(orphan)
-        if not self._placing:
-            for orphans in self._orphans.values():
-                for orphan in orphans:
-                    self._dead_letter(orphan, "unknown call")
-            self._orphans.clear()
-
     def _finish(
         self,
         session: CallSession,
@@ -644,18 +691,9 @@ class Runtime:
         value: Any,
         error: BaseException | None,
     ) -> None:
-        ref = session.token.partition(".")[0]
-        self._by_ref.pop(ref, None)
-        self._finished_tokens[ref] = session.token
-        if len(self._finished_tokens) > TOMBSTONE_LIMIT:
-            self._finished_tokens.popitem(last=False)
-        if session.call_id is not None:
-            self._calls.pop(session.call_id, None)
-            if self.store is not None:
-                self.store.remove(session.call_id)
-            self._finished[session.call_id] = None
-            if len(self._finished) > TOMBSTONE_LIMIT:
-                self._finished.popitem(last=False)
+        self.calls.finish(session)
+        if session.call_id is not None and self.store is not None:
+            self.store.remove(session.call_id)
         end = session.end_event
         if status != "no-answer":
             session.note("ended", status)
@@ -668,7 +706,7 @@ class Runtime:
             amd=session.amd,
             started_at=session.started_at,
             answered_at=session.answered_at,
-            ended_at=self.clock.wall_time(),
+            ended_at=self.wall_time(),
             forwarded_to=session.forwarded_to,
             end_reason=(end.end_reason if isinstance(end, ev.CallEnded) else None)
             or session.end_reason,
@@ -677,36 +715,5 @@ class Runtime:
         )
         handle._finish(result)
         self._stop_timers_when_idle()
-        if not self._by_ref and self._idle is not None:
+        if not self.calls.by_ref and self._idle is not None:
             self._idle.set()
-
-    def _dead_letter(self, event: ev.Event, reason: str) -> None:
-        logger.info(
-            "event %s for call %s kept as a dead letter: %s", event.name, event.call_id, reason
-        )
-        self.dead_letters.append(DeadLetter(event, reason, self.clock.wall_time()))
-
-    # -- deadlines -------------------------------------------------------------------
-
-    def _schedule(self, session: CallSession, at: float) -> None:
-        self._timer_seq += 1
-        heapq.heappush(self._timers, (at, self._timer_seq, session))
-        if at < self._timer_at and self._timer_scope is not None:
-            self._timer_scope.cancel()
-
-    async def _run_timers(self) -> None:
-        assert self._timer_task_scope is not None
-        with self._timer_task_scope:
-            await self._timer_loop()
-
-    async def _timer_loop(self) -> None:
-        while True:
-            now = self.clock.now()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, session = heapq.heappop(self._timers)
-                session.notify()
-            self._timer_at = self._timers[0][0] if self._timers else math.inf
-            with anyio.CancelScope() as scope:
-                self._timer_scope = scope
-                await self.clock.sleep_until(self._timer_at)
-            self._timer_scope = None

@@ -1,9 +1,12 @@
-"""Serving an ASGI app with hypercorn on asyncio or trio, stopped by cancellation."""
+"""Serving: an ASGI app with hypercorn on asyncio or trio, and shutting down on signals."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -16,7 +19,9 @@ from ._exceptions import ConfigurationError
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["base_url", "bind_socket", "serve_app", "serve_receiver"]
+__all__ = ["base_url", "bind_socket", "serve_app", "serve_receiver", "serve_until_signalled"]
+
+logger = logging.getLogger("kaphila_flow.runtime")
 
 
 def bind_socket(bind: str) -> socket.socket:
@@ -102,3 +107,30 @@ async def serve_receiver(
             task_status.started(url)
     finally:
         sock.close()
+
+
+async def serve_until_signalled(
+    runtime: Runtime,
+    bind: str,
+    *,
+    path: str,
+    handle_signals: bool,
+    grace: float,
+    task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the receiver until cancelled, or with ``handle_signals`` until SIGTERM/SIGINT.
+
+    On a signal: stop placing calls, let live flows finish within ``grace`` seconds with
+    the receiver still up (they still need webhooks), hang up the rest, and return.
+    """
+    async with anyio.create_task_group() as tg:
+        url = await tg.start(partial(serve_receiver, runtime, bind, path=path))
+        task_status.started(url)
+        if not handle_signals:
+            await anyio.sleep_forever()
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                logger.warning("%s: shutting down", signal.Signals(signum).name)
+                break
+        await runtime.shutdown(grace)
+        tg.cancel_scope.cancel()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import anyio
 
@@ -16,13 +15,13 @@ from . import _events as ev
 from ._exceptions import CallEnded
 from ._result import MASK, TranscriptEntry
 
-if TYPE_CHECKING:
-    from ._clock import Clock
-
 __all__ = ["CallSession", "Delivery"]
 
 #: Events kept for a flow that has not asked for them yet, per call.
 INBOX_LIMIT = 256
+#: Transcript entries and recording events kept per call; later ones are counted only.
+TRANSCRIPT_LIMIT = 2_000
+RECORDING_LIMIT = 64
 #: Delivered events remembered per call to drop duplicates.
 SEEN_LIMIT = 512
 
@@ -56,7 +55,7 @@ class CallSession:
         "answered_at",
         "call_id",
         "caller_id",
-        "clock",
+        "dropped",
         "end_event",
         "end_reason",
         "ended",
@@ -66,26 +65,32 @@ class CallSession:
         "gather_progress",
         "inbox",
         "last_digits",
+        "last_key_at",
         "number",
         "observer",
         "on_deadline",
+        "on_wait",
         "recordings",
         "sensitive",
         "shut_down",
         "started_at",
+        "taken_outcomes",
         "token",
         "transcript",
         "waiting_for",
+        "wall_time",
     )
 
-    def __init__(self, *, number: str, token: str, clock: Clock) -> None:
+    def __init__(self, *, number: str, token: str, wall_time: Callable[[], float]) -> None:
         self.number = number
         self.token = token
-        self.clock = clock
+        self.wall_time = wall_time
         self.call_id: str | None = None
         self.caller_id: str | None = None  # the whitelisted number shown to the callee
         # Plain list and dict: small per call (a parked call should cost little).
         self.inbox: list[ev.Event] = []
+        #: Events and transcript entries dropped by the per-call bounds.
+        self.dropped = 0
         self._seen: dict[bytes, None] = {}
         self._wake: anyio.Event | None = None
         self.ended = False
@@ -96,30 +101,43 @@ class CallSession:
         #: What the flow awaits, for people (str() it): a phone in a test, an error.
         self.waiting_for: object | None = None
         self.amd: ev.Amd | None = None
-        self.started_at = clock.wall_time()
+        self.started_at = wall_time()
         self.answered_at: float | None = None
         self.forwarded_to: str | None = None
         self.gather_progress = ""
         self.last_digits = ""
+        #: The loop's time of the last key or gather progress (keeps a gather alive).
+        self.last_key_at: float | None = None
+        #: Identities of the gather outcomes earlier gathers took (made on first use).
+        self.taken_outcomes: set[bytes] | None = None
         self.sensitive = False
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
         self.recordings: list[ev.Event] = []
         self.transcript: list[TranscriptEntry] = []
         self.on_deadline: Callable[[CallSession, float], None] | None = None
+        #: Called each time the flow starts waiting for an event (a test's phone).
+        self.on_wait: Callable[[], None] | None = None
         self.observer: Callable[[CallSession, TranscriptEntry], None] | None = None
 
     def __repr__(self) -> str:
         return f"<CallSession {self.call_id or 'placing'} to {self.number}>"
 
+    @property
+    def ref(self) -> str:
+        """The public half of the webhook token: the key of this call in the table."""
+        return self.token.partition(".")[0]
+
     # -- inbound ---------------------------------------------------------------------
 
-    def deliver(self, event: ev.Event) -> Delivery:
-        key = event.dedupe_key
-        if key in self._seen:
-            return Delivery.DUPLICATE
-        self._seen[key] = None
-        if len(self._seen) > SEEN_LIMIT:
-            del self._seen[next(iter(self._seen))]  # the oldest (dicts keep insertion order)
+    def deliver(self, event: ev.Event, identity: bytes | None = None) -> Delivery:
+        """Take ``event``; ``identity`` (a webhook id, the raw body) spots redeliveries."""
+        key = identity if identity is not None else event.delivery_identity()
+        if key is not None:
+            if key in self._seen:
+                return Delivery.DUPLICATE
+            self._seen[key] = None
+            if len(self._seen) > SEEN_LIMIT:
+                del self._seen[next(iter(self._seen))]  # the oldest (dicts keep order)
         self._observe(event)
         if isinstance(event, ev.CallEnded) or (
             isinstance(event, ev.CallTimeout) and self.answered_at is None
@@ -133,17 +151,42 @@ class CallSession:
         self.notify()
         return Delivery.DELIVERED
 
+    def stale_outcome(self, outcome: ev.Event) -> bool:
+        """Whether a gather outcome is a copy of one an earlier gather already took.
+
+        The provider names no gather in its outcomes: an outcome identical to one
+        already taken belongs to that earlier gather, never to the current one.
+        """
+        key = outcome.dedupe_key
+        if self.taken_outcomes is None:
+            self.taken_outcomes = set()
+        if key in self.taken_outcomes:
+            return True
+        self.taken_outcomes.add(key)
+        return False
+
     def _observe(self, event: ev.Event) -> None:
+        if isinstance(event, ev.GatherProgress | ev.DtmfReceived):
+            self.last_key_at = anyio.current_time()
         if isinstance(event, ev.GatherProgress):
             self.gather_progress = event.digits
         elif isinstance(event, (ev.RecordingStarted, ev.RecordingStopped, ev.RecordingCompleted)):
-            self.recordings.append(event)
+            if len(self.recordings) < RECORDING_LIMIT:
+                self.recordings.append(event)
+            else:
+                self.dropped += 1
         elif isinstance(event, ev.DtmfReceived) and event.digit:
             self.note("keys", MASK if self.sensitive else event.digit)
 
     def _drop_oldest_informational(self) -> None:
+        """Over the bound: the oldest informational event goes, else the oldest of any."""
+        self.dropped += 1
         for index, queued in enumerate(self.inbox):
             if isinstance(queued, _INFORMATIONAL):
+                del self.inbox[index]
+                return
+        for index, queued in enumerate(self.inbox):
+            if not isinstance(queued, ev.CallEnded):
                 del self.inbox[index]
                 return
 
@@ -159,6 +202,11 @@ class CallSession:
         if self.flow_scope is not None and not self.ended_by_flow:
             self.flow_scope.cancel()
         self.notify()
+
+    @property
+    def parked(self) -> bool:
+        """Whether the flow is blocked waiting and nothing has woken it yet."""
+        return self._wake is not None
 
     def notify(self) -> None:
         wake, self._wake = self._wake, None
@@ -190,6 +238,8 @@ class CallSession:
         """The first queued or coming event of ``kinds``; ``None`` once ``until`` passes."""
         scheduled = False
         self.waiting_for = waiting_for
+        if self.on_wait is not None:
+            self.on_wait()
         try:
             while True:
                 found = self.take(kinds)
@@ -199,7 +249,7 @@ class CallSession:
                     if end_raises:
                         raise self.ended_error()
                     return None
-                if until is not None and self.clock.now() >= until:
+                if until is not None and anyio.current_time() >= until:
                     return None
                 if until is not None and not scheduled and self.on_deadline is not None:
                     self.on_deadline(self, until)
@@ -219,8 +269,13 @@ class CallSession:
     # -- transcript ------------------------------------------------------------------
 
     def note(self, kind: str, text: str) -> None:
-        at = round(self.clock.wall_time() - self.started_at, 3)
+        at = round(self.wall_time() - self.started_at, 3)
         entry = TranscriptEntry(at, kind, text)
-        self.transcript.append(entry)
+        if len(self.transcript) < TRANSCRIPT_LIMIT:
+            self.transcript.append(entry)
+        elif kind == "ended":
+            self.transcript[-1] = entry  # the end always shows
+        else:
+            self.dropped += 1
         if self.observer is not None:
             self.observer(self, entry)

@@ -13,48 +13,34 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kaphila_flow import Call, Runtime, VirtualClock, events
+from kaphila_flow import Call, Runtime, events
 from kaphila_flow._commands import (
     Command,
-    ForwardReply,
-    Gather,
-    GatherReply,
-    Hangup,
-    HangupReply,
-    MakeCall,
-    MakeCallReply,
-    PlaybackReply,
     Voice,
 )
-from kaphila_flow.testing import FakeKaphila
-from kaphila_flow.testing._settle import wait_all_tasks_blocked
+from kaphila_flow.testing import (
+    FakeKaphila,
+    MockTransport,
+    default_reply,
+    virtual_time,
+    virtual_time_backend,
+)
 
 EXAMPLES = int(os.environ.get("KAPHILA_FUZZ_EXAMPLES", "500"))
 CALL_ID = "1.1"
 
 
-class SilentKaphila:
+class SilentKaphila(MockTransport):
     """Answers every command at once and emits no events: the test delivers them."""
 
     def __init__(self) -> None:
+        super().__init__(self._answer)
         self.commands: list[tuple[int, Command[Any]]] = []
         self.delivered = 0  # how many events the test has dispatched so far
 
-    async def send(self, command: Command[Any]) -> Any:
+    def _answer(self, command: Command[Any]) -> Any:
         self.commands.append((self.delivered, command))
-        await anyio.lowlevel.checkpoint()
-        if isinstance(command, MakeCall):
-            return MakeCallReply(CALL_ID, "ringing", False, None, None, 30, None, None, None, None)
-        if isinstance(command, Voice):
-            return PlaybackReply("TTS played successfully", "p", "bridge")
-        if isinstance(command, Gather):
-            return GatherReply("ok", 1, 10000)
-        if isinstance(command, Hangup):
-            return HangupReply("ok")
-        return ForwardReply("ok", "2.2")
-
-    async def aclose(self) -> None:
-        return None
+        return default_reply(command, call_id=CALL_ID)
 
 
 async def menu(call: Call) -> str:
@@ -77,12 +63,23 @@ SCRIPT = [
 ]
 
 
+async def settle() -> None:
+    """Let the flow react: in virtual time a sleep ends only once every task waits."""
+    await anyio.sleep(0.001)
+
+
 async def play_script(order: list[events.Event], repeats: list[int]) -> None:
     transport = SilentKaphila()
-    clock = VirtualClock()
-    async with Runtime(transport, clock=clock) as runtime:
+    with virtual_time():
+        await _play_script(transport, order, repeats)
+
+
+async def _play_script(
+    transport: SilentKaphila, order: list[events.Event], repeats: list[int]
+) -> None:
+    async with Runtime(transport) as runtime:
         handle = await runtime.start("16089270862", menu)
-        await wait_all_tasks_blocked()
+        await settle()
         ended_at: int | None = None
         for event, times in zip(order, repeats, strict=True):
             for _ in range(times):
@@ -90,7 +87,7 @@ async def play_script(order: list[events.Event], repeats: list[int]) -> None:
             transport.delivered += 1
             if isinstance(event, events.CallEnded) and ended_at is None:
                 ended_at = transport.delivered
-            await wait_all_tasks_blocked()
+            await settle()
         with anyio.fail_after(5):
             result = await handle.result()
     assert result.status in ("completed", "hung-up", "no-answer")
@@ -111,7 +108,8 @@ async def play_script(order: list[events.Event], repeats: list[int]) -> None:
 def test_any_order_any_repeats_reaches_a_result(
     backend: str, order: list[events.Event], repeats: list[int]
 ) -> None:
-    anyio.run(play_script, order, repeats, backend=backend)
+    name, options = virtual_time_backend(backend)
+    anyio.run(play_script, order, repeats, backend=name, backend_options=options)
 
 
 @pytest.mark.anyio
@@ -122,7 +120,9 @@ async def test_a_duplicated_outcome_resumes_once(copies: int, concurrently: bool
         phone = await kaphila.call(menu)
         await phone.hears()
         await phone.hears()
-        outcome = events.GatherComplete(call_id=phone.call_id or "", digits="7", timestamp="dup")
+        outcome = events.GatherComplete(
+            call_id=phone.call_id or "", digits="7", timestamp="2026-01-01T00:00:02.000Z"
+        )
         if concurrently:
 
             async def deliver() -> None:
@@ -180,12 +180,23 @@ async def test_memory_for_one_live_call_flooded_with_events_stays_bounded() -> N
     async with FakeKaphila() as kaphila:
         phone = await kaphila.call(waits)
         await phone.hears()
-        session = kaphila.runtime._calls[phone.call_id or ""]
-        for n in range(20_000):
-            kaphila.runtime.dispatch(
-                events.DtmfReceived(call_id=phone.call_id or "", digit="5", timestamp=str(n))
-            )
-        assert len(session.inbox) <= 256
-        assert len(session._seen) <= 512
+
+        def flood(count: int, offset: int) -> None:
+            for n in range(offset, offset + count):
+                stamp = f"2026-01-01T{n // 3_600_000 % 24:02}:{n // 60_000 % 60:02}:"
+                stamp += f"{n // 1000 % 60:02}.{n % 1000:03}Z"
+                kaphila.runtime.dispatch(
+                    events.DtmfReceived(call_id=phone.call_id or "", digit="5", timestamp=stamp)
+                )
+
+        tracemalloc.start()
+        try:
+            flood(2_000, 0)  # fill the per-call bounds first
+            first = _traced(lambda: flood(2_000, 2_000))
+            rest = _traced(lambda: flood(18_000, 4_000))
+        finally:
+            tracemalloc.stop()
+        # Nine times as many events as the first slice, and no more memory kept.
+        assert rest < max(first, 0) + 64 * 1024
         await phone.press("1")
         assert (await phone.result()).value == "1"

@@ -187,28 +187,11 @@ async def test_voicemail_drop_people_get_the_menu(
 
 
 async def test_voicemail_drop_unsure_amd_gets_the_fallback(kaphila: FakeKaphila) -> None:
-    from kaphila_flow import events
-
-    class UnsureKaphila(FakeKaphila):
-        def _flush(self, model):  # type: ignore[no-untyped-def]
-            if model.amd is not None and model.amd.status != "UNKNOWN":
-                model.amd = events.Amd("UNKNOWN", "NOTSURE", 0.4)
-                model._events = [
-                    events.CallAnswered(
-                        call_id=e.call_id, timestamp=e.timestamp, status=e.status, amd=model.amd
-                    )
-                    if isinstance(e, events.CallAnswered)
-                    else e
-                    for e in model._events
-                ]
-            super()._flush(model)
-
-    async with UnsureKaphila() as unsure:
-        phone = await unsure.call(voicemail_drop.flow, **voicemail_drop.DIAL_OPTIONS)
-        assert (await phone.hears()).startswith("Hello, this is Acme. Please call us back")
-        result = await phone.result()
-        assert result.value == "fallback"
-        assert result.answered_by == "unknown"
+    phone = await kaphila.call(voicemail_drop.flow, answer="unknown", **voicemail_drop.DIAL_OPTIONS)
+    assert (await phone.hears()).startswith("Hello, this is Acme. Please call us back")
+    result = await phone.result()
+    assert result.value == "fallback"
+    assert result.answered_by == "unknown"
 
 
 async def test_voicemail_drop_silence_and_hangup(kaphila: FakeKaphila) -> None:

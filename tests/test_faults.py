@@ -1,5 +1,6 @@
 """The example flows on a bad day: every call ends with a result, none waits forever,
-and nothing the retry policy forbids is sent twice."""
+and nothing the retry policy forbids is sent twice. Over HTTP in process (the real
+client and receiver), in virtual time."""
 
 from __future__ import annotations
 
@@ -10,16 +11,14 @@ import anyio
 import httpx
 import pytest
 
-from kaphila_flow import CallResult, Runtime, ScaledClock
-from kaphila_flow._client import KaphilaClient
-from kaphila_flow._retry import RetryPolicy
-from kaphila_flow.simulator import Callee, Faults, KeyStep, Simulator, SimulatorThread
+from kaphila_flow import CallResult
+from kaphila_flow.simulator import Callee, Faults, KeyStep, Simulator
+from kaphila_flow.testing import InProcessKaphila
 
 from .examples_loader import load_example
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+pytestmark = pytest.mark.anyio
 
-SPEED = 100.0
 CALLS: list[tuple[str, str, Callee, dict[str, Any]]] = [
     ("ivr_menu", "16085550201", Callee(keys=(KeyStep("1"),)), {}),
     ("pin_entry", "16085550202", Callee(keys=(KeyStep("123456#"),)), {}),
@@ -42,30 +41,20 @@ FAULTS = {
 
 
 async def run_day(faults: Faults) -> tuple[list[CallResult], Simulator]:
-    simulator = Simulator(speed=SPEED, faults=faults)
-    for _name, number, callee, _options in CALLS:
-        simulator.callee(number, callee)
-    results: list[CallResult] = []
-    with SimulatorThread(simulator) as sim:
-        client = KaphilaClient(
-            "ak_simulator",
-            base_url=sim.base_url,
-            timeout=httpx.Timeout(2.0, connect=2.0),
-            retry=RetryPolicy(backoff=0.01),
-            rate_limit=None,
-        )
-        # The runtime keeps the simulator's pace, so its own deadlines scale too.
-        runtime = Runtime(client, owns_transport=True, clock=ScaledClock(SPEED), gather_grace=5.0)
-        async with runtime, anyio.create_task_group() as tg:
-            await tg.start(runtime.serve, "127.0.0.1:0")
-            handles = [
-                await runtime.start(number, load_example(name).flow, **options)
-                for name, number, _callee, options in CALLS
-            ]
-            with anyio.fail_after(60):  # no flow waits forever
-                results = [await handle.result() for handle in handles]
-            tg.cancel_scope.cancel()
-    return results, simulator
+    callees = {number: callee for _name, number, callee, _options in CALLS}
+    async with InProcessKaphila(
+        callees=callees,
+        faults=faults,
+        client_options={"timeout": httpx.Timeout(2.0, connect=2.0)},
+        gather_grace=5.0,
+    ) as kaphila:
+        handles = [
+            await kaphila.runtime.start(number, load_example(name).flow, **options)
+            for name, number, _callee, options in CALLS
+        ]
+        with anyio.fail_after(3600):  # no flow waits forever (virtual time)
+            results = [await handle.result() for handle in handles]
+    return results, kaphila.simulator
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))

@@ -9,9 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-from kaphila_flow import Call, CallEnded, GatherFailed, Runtime, events
+from kaphila_flow import Call, CallEnded, Delivery, GatherFailed, Runtime, events
 from kaphila_flow._commands import Command, ForwardCall, Gather, Hangup, MakeCall, Voice
-from kaphila_flow.testing import FakeKaphila
+from kaphila_flow.testing import Account, FakeKaphila
 
 pytestmark = pytest.mark.anyio
 
@@ -114,10 +114,10 @@ async def test_hangup_while_forward_in_flight() -> None:
 
     class SlowForward(FakeKaphila):
         async def send(self, command: Command[Any]) -> Any:
+            reply = await super().send(command)
             if isinstance(command, ForwardCall):
-                self.commands.append(command)
                 await gate.wait()  # the answer never comes before the hangup
-            return await super().send(command)
+            return reply
 
     async with SlowForward() as kaphila:
 
@@ -273,7 +273,9 @@ async def test_duplicate_delivery_is_applied_once(kaphila: FakeKaphila) -> None:
     phone = await kaphila.call(flow)
     await phone.hears()
     # Deliver a gather.complete twice by hand; only one gather may take it.
-    done = events.GatherComplete(call_id=phone.call_id or "", digits="5", timestamp="t-dup")
+    done = events.GatherComplete(
+        call_id=phone.call_id or "", digits="5", timestamp="2026-01-01T00:00:01.250Z"
+    )
     assert kaphila.runtime.dispatch(done).value == "delivered"
     assert kaphila.runtime.dispatch(done).value == "duplicate"
     assert await phone.hears() == "Second."
@@ -302,7 +304,7 @@ async def test_gather_timeout_with_nothing_is_empty(kaphila: FakeKaphila) -> Non
     result = await phone.result()
     assert result.value == ""
     # ten virtual seconds passed, and no real ones were needed for it
-    assert kaphila.clock.now() - kaphila.models[result.call_id or ""].created_at >= 10
+    assert kaphila.now() - kaphila.models[result.call_id or ""].created_at >= 10
 
 
 async def test_gather_failed_raises(kaphila: FakeKaphila) -> None:
@@ -323,7 +325,7 @@ async def test_gather_without_outcome_returns_after_timeout_and_grace(kaphila: F
     deliver = kaphila.runtime.dispatch
     outcomes = (events.GatherComplete, events.GatherTimeout, events.GatherFailed)
     kaphila.runtime.dispatch = lambda event, **kw: (  # type: ignore[method-assign]
-        None if isinstance(event, outcomes) else deliver(event, **kw)
+        Delivery.DELIVERED if isinstance(event, outcomes) else deliver(event, **kw)
     )
 
     async def flow(call: Call) -> str:
@@ -332,11 +334,11 @@ async def test_gather_without_outcome_returns_after_timeout_and_grace(kaphila: F
     phone = await kaphila.call(flow)
     await phone.hears()
     await phone.press("9")  # gather.progress reports "9"; no outcome will ever come
-    await phone.waits(5)
-    with pytest.raises(AssertionError, match="waiting for the caller's keys"):
-        await phone.result()  # still inside timeout + grace
-    await phone.waits(10)
+    pressed_at = anyio.current_time()
+    await phone.stay_silent()
     assert (await phone.result()).value == "9"
+    # the runtime gave up only once the timeout and its grace period had passed
+    assert anyio.current_time() - pressed_at >= 5 + kaphila.runtime.gather_grace
 
 
 async def test_phone_fails_fast_when_flow_waits_for_caller(kaphila: FakeKaphila) -> None:
@@ -446,7 +448,8 @@ async def test_call_caller_id_is_the_runtime_default_or_the_dial_option() -> Non
     async def flow(call: Call) -> str | None:
         return call.caller_id
 
-    async with FakeKaphila(caller_id="+1 608 555 0100") as kaphila:
+    whitelist = Account(caller_ids=("16085550100", "16085550199"))
+    async with FakeKaphila(caller_id="+1 608 555 0100", account=whitelist) as kaphila:
         default = await (await kaphila.call(flow)).result()
         chosen = await (
             await kaphila.call(flow, number="16089270863", caller_id="16085550199")
@@ -455,3 +458,13 @@ async def test_call_caller_id_is_the_runtime_default_or_the_dial_option() -> Non
     assert chosen.value == "16085550199"
     sent = [c for c in kaphila.commands if isinstance(c, MakeCall)]
     assert [c.caller_id for c in sent] == ["16085550100", "16085550199"]
+
+
+async def test_a_caller_id_the_account_has_not_whitelisted_is_refused() -> None:
+    async def flow(call: Call) -> str | None:
+        return call.caller_id
+
+    async with FakeKaphila(caller_id="16085550100") as kaphila:
+        refused = await (await kaphila.call(flow, caller_id="16085550199")).result()
+    assert refused.status == "failed"
+    assert "not whitelisted" in str(refused.error)

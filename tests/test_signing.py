@@ -83,7 +83,6 @@ def test_bad_secrets_are_configuration_errors() -> None:
 async def test_receiver_requires_a_signature_when_configured(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import time
 
     caplog.set_level(logging.DEBUG)
 
@@ -93,7 +92,7 @@ async def test_receiver_requires_a_signature_when_configured(
     async with FakeKaphila(webhook_secrets=[NEW]) as kaphila:
         phone = await kaphila.call(flow)
         await phone.hears()
-        token = kaphila.runtime._calls[phone.call_id or ""].token
+        token = phone.webhook_token
         app = kaphila.runtime.asgi_app
         body = json.dumps(
             {"callId": phone.call_id, "event": "gather.complete", "digits": "1"}
@@ -105,7 +104,8 @@ async def test_receiver_requires_a_signature_when_configured(
             assert unsigned.status_code == 401
             with pytest.raises(AssertionError, match="waiting for the caller"):
                 await phone.hears()  # nothing was dispatched
-            signed = headers(NEW, at=int(time.time()), body=body)
+            stamp = int(kaphila.runtime.wall_time())
+            signed = headers(NEW, at=stamp, msg_id="msg_by_hand", body=body)
             answer = await client.post(f"/webhooks/{token}", content=body, headers=signed)
             assert answer.status_code == 200
         assert (await phone.result()).value == "1"

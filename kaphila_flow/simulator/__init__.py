@@ -9,10 +9,9 @@ or in Python (e.g. in tests, from asyncio or trio code):
 """
 
 from .._callees import Callee, KeyStep
-from ._accounts import Account
+from .._provider import Account, Faults
 from ._book import load_simulator, simulator_from_mapping
 from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, Simulator
-from ._faults import Faults
 from ._http import create_app
 from ._process import simulator_process
 from ._serving import SimulatorThread, serve_simulator

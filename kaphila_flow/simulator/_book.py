@@ -10,7 +10,7 @@ from typing import Any
 from .._callees import Callee
 from .._exceptions import ConfigurationError
 from .._numbers import normalize_number
-from ._accounts import Account
+from .._provider import Account
 from ._core import INSTANT, Simulator
 
 __all__ = ["load_simulator", "simulator_from_mapping"]

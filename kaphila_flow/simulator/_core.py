@@ -1,66 +1,48 @@
-"""The simulator's host: ``CallModel``s in real time, scaled by a speed factor.
+"""The simulator: the provider model served over HTTP, in real time scaled by a speed.
 
-Commands come in from the HTTP layer; one scheduler task lets model time pass (ring
-timeouts, playbacks, gather timeouts) and plays each callee's script; each call's
-events go out to its ``webhookUrl`` in order, retried until acknowledged, as Kaphila's
-at-least-once delivery does. Everything a fault switch may change passes through
-``deliver`` (webhooks) and ``admit`` (API requests).
+A thin host over ``Provider`` (the same model ``FakeKaphila`` hosts in memory): the
+HTTP layer (``_http.py``) turns requests into commands for it, the shared
+``ProviderHost`` lets its time pass, and each call's webhooks go out to its
+``webhookUrl`` in order, retried until acknowledged, as Kaphila's at-least-once
+delivery does. Deliveries run through a bounded pool (``delivery_concurrency`` at
+once, one connection each), so thousands of calls never queue inside httpx.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.abc
 import httpx
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .. import _events as ev
-from .._callees import Callee, CalleeRun
-from .._commands import (
-    ForwardCall,
-    ForwardReply,
-    Gather,
-    GatherReply,
-    HangupReply,
-    MakeCall,
-    MakeCallReply,
-    Play,
-    PlaybackReply,
-    StopRecordingReply,
-    Voice,
-)
-from .._exceptions import AuthenticationError, BadRequest, CallNotFound
-from .._model import CallModel, Phase, SpeechTiming, iso_timestamp
+from .._callees import Callee
+from .._commands import Command, MakeCall, MakeCallReply, Play, PlaybackReply, Voice
+from .._model import SpeechTiming
 from .._numbers import normalize_number
+from .._provider import DEFAULT_KEY, Account, AccountState, Faults, Provider, ProviderCall, Webhook
+from .._provider._host import ProviderHost
 from .._signing import sign
-from ._accounts import Account, AccountState
-from ._faults import Faults
 
-__all__ = ["INSTANT", "USER_AGENT", "Simulator"]
+__all__ = ["DEFAULT_KEY", "INSTANT", "USER_AGENT", "Simulator"]
 
 logger = logging.getLogger("kaphila_flow.simulator")
+
+R = TypeVar("R")
 
 USER_AGENT = "Kaphila-API-API/2.0"
 #: A speed at which a 30-second call takes about 30 milliseconds.
 INSTANT = 1000.0
-DEFAULT_KEY = "ak_simulator"
-
-
-@dataclass(slots=True)
-class _Call:
-    model: CallModel
-    run: CalleeRun
-    account: AccountState
-    outbox: MemoryObjectSendStream[ev.Event] | None
-    charged: bool = False
+#: Webhook POSTs in flight at once (and connections in the delivery pool).
+DELIVERY_CONCURRENCY = 64
+#: Events remembered in ``events`` (every webhook the simulator sent or tried).
+EVENT_LOG_LIMIT = 100_000
 
 
 class Simulator:
@@ -76,151 +58,130 @@ class Simulator:
         speech: SpeechTiming | None = None,
         delivery_attempts: int = 5,
         delivery_timeout: float = 5.0,
+        delivery_concurrency: int = DELIVERY_CONCURRENCY,
         faults: Faults | None = None,
         webhook_secret: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not speed > 0:
             raise ValueError("speed must be a positive factor (1 = real time)")
-        self.accounts = {
-            key: AccountState(account)
-            for key, account in (accounts or {DEFAULT_KEY: Account()}).items()
-        }
-        self.callees: dict[str, Callee] = dict(callees or {})
-        self.default_callee = default_callee or Callee()
-        self.speed = speed
-        self.speech = speech or SpeechTiming()
+        if delivery_concurrency < 1:
+            raise ValueError("delivery_concurrency must be at least 1")
+        self.provider = Provider(
+            accounts=accounts,
+            callees=callees,
+            default_callee=default_callee,
+            speech=speech,
+            faults=faults,
+        )
+        self.host = ProviderHost(
+            self.provider, origin=time.time(), speed=speed, on_webhooks=self._enqueue
+        )
         self.delivery_attempts = delivery_attempts
         self.delivery_timeout = delivery_timeout
-        self.faults = faults or Faults()
+        self.delivery_concurrency = delivery_concurrency
         #: Sign webhooks (Standard Webhooks) with this secret, as a signing proxy would.
         self.webhook_secret = webhook_secret
         #: Requests admitted (past auth, limits and refusals): (path, body), in order.
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.calls: dict[str, _Call] = {}
-        #: Every event each call emitted, delivered or not, in order.
-        self.events: list[ev.Event] = []
-        #: Webhooks that were never acknowledged after every attempt.
+        #: Every webhook event the simulator sent or tried to send, in order.
+        self.events: deque[ev.Event] = deque(maxlen=EVENT_LOG_LIMIT)
+        #: Webhooks that were never acknowledged after every attempt (or were dropped).
         self.undelivered: list[ev.Event] = []
-        self._epoch = time.time()
-        self._t0 = time.monotonic()
-        self._serial = 0
-        self._webhook_serial = 0
-        self._waiters: dict[str, anyio.Event] = {}
-        self._changed: anyio.Event | None = None
+        self._transport = transport
+        self._http: httpx.AsyncBaseTransport | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._http: httpx.AsyncHTTPTransport | None = None
+        self._limit: anyio.CapacityLimiter | None = None
+        self._queues: dict[str, deque[Webhook]] = {}
+        self._webhook_serial = 0
 
     def __repr__(self) -> str:
         return f"<Simulator {len(self.calls)} calls, speed {self.speed:g}>"
 
-    # -- time ------------------------------------------------------------------------
+    # -- the model's state -----------------------------------------------------------
+
+    @property
+    def speed(self) -> float:
+        return self.host.speed
+
+    @property
+    def accounts(self) -> dict[str, AccountState]:
+        return self.provider.accounts
+
+    @property
+    def callees(self) -> dict[str, Callee]:
+        return self.provider.callees
+
+    @property
+    def default_callee(self) -> Callee:
+        return self.provider.default_callee
+
+    @property
+    def faults(self) -> Faults:
+        return self.provider.faults
+
+    @property
+    def speech(self) -> SpeechTiming:
+        return self.provider.speech
+
+    @property
+    def calls(self) -> dict[str, ProviderCall]:
+        return self.provider.calls
 
     def now(self) -> float:
-        """Simulated time: wall time at start plus real time elapsed times ``speed``."""
-        return self._epoch + (time.monotonic() - self._t0) * self.speed
+        """Simulated time: wall time at start plus the loop's time elapsed times ``speed``."""
+        return self.host.now()
 
     def callee(self, number: str, callee: Callee) -> None:
         """Set what the phone at ``number`` does."""
-        self.callees[normalize_number(number)] = callee
+        self.provider.callees[normalize_number(number)] = callee
 
     # -- requests (each may raise an ApiError, which the HTTP layer turns into JSON) ---
 
     def authenticate(self, api_key: str | None) -> AccountState:
-        if not api_key:
-            raise AuthenticationError("Missing API key: send Authorization: Bearer ak_...")
-        state = self.accounts.get(api_key)
-        if state is None:
-            raise AuthenticationError("Invalid API key")
-        return state
+        return self.provider.authenticate(api_key)
 
     def admit(self, account: AccountState, path: str) -> None:
         """The one place an API request is admitted (rate limit; fault switches)."""
-        account.count(path, self.now())
-        self.faults.refuse(path)
+        self.provider.admit(account, path, self.now())
 
     def make_call(self, account: AccountState, command: MakeCall) -> MakeCallReply:
-        number = _kaphila_number(command.number, "number")
-        caller_id = command.caller_id
-        if caller_id is not None:
-            caller_id = _kaphila_number(caller_id, "callerId")
-            if caller_id not in account.account.caller_ids:
-                raise BadRequest(f"callerId {caller_id} is not whitelisted for this account")
-        if not 1 <= command.ring_timeout <= 300:
-            raise BadRequest("ringTimeout must be between 1 and 300 seconds")
-        account.require_credits()
-        now = self.now()
-        self._serial += 1
-        call_id = f"{now:.0f}.{self._serial}"
-        callee = self.callees.get(number, self.default_callee)
-        model = CallModel(call_id, command, now, speech=self.speech)
-        outbox = None
-        if command.webhook_url and self._tg is not None:
-            send, receive = anyio.create_memory_object_stream[ev.Event](math.inf)
-            outbox = send
-            self._tg.start_soon(self._deliver_in_order, command.webhook_url, receive)
-        self.calls[call_id] = _Call(model, CalleeRun(callee), account, outbox)
-        account.calls += 1
-        self._flush(self.calls[call_id])
-        self._poke()
-        return MakeCallReply(
-            call_id=call_id,
-            status="ringing",
-            amd_enabled=command.use_amd,
-            voice_name=command.voice_name or "en-US-Neural2-A",
-            credits=account.credits,
-            ring_timeout=command.ring_timeout,
-            trunk="sim-trunk-1",
-            trunk_attempts=1,
-            total_trunks=1,
-            timestamp=iso_timestamp(now),
-        )
+        return self.handle(account, command)
 
-    async def playback(self, command: Voice | Play) -> PlaybackReply:
+    async def playback(self, account: AccountState, command: Voice | Play) -> PlaybackReply:
         """``/voice`` and ``/play`` answer once the playback is over (404 if cut)."""
-        call = self._call(command.call_id)
-        now = self.now()
-        if isinstance(command, Voice):
-            playback = call.model.voice(command, now)
-        else:
-            playback = call.model.play(command, now)
-        waiter = self._waiters.setdefault(playback.playback_id, anyio.Event())
-        self._poke()
-        await waiter.wait()
-        return call.model.playback_reply(playback)
+        return await self.host.request(account, command)
 
-    def gather(self, command: Gather) -> GatherReply:
-        call = self._call(command.call_id)
-        reply = call.model.gather(command, self.now())
-        self._after(call)
-        return reply
-
-    def forward(self, command: ForwardCall) -> ForwardReply:
-        target = _kaphila_number(command.forward_number, "forwardNumber")
-        call = self._call(command.call_id)
-        reply = call.model.forward(ForwardCall(command.call_id, target), self.now())
-        self._after(call)
-        return reply
-
-    def hangup(self, call_id: str) -> HangupReply:
-        call = self._call(call_id)
-        reply = call.model.hangup(self.now())
-        self._after(call)
-        return reply
-
-    def stop_recording(self, call_id: str) -> StopRecordingReply:
-        call = self._call(call_id)
-        reply = call.model.stop_recording(self.now())
-        self._after(call)
-        return reply
+    def handle(self, account: AccountState, command: Command[R]) -> R:
+        """Any request but a playback: carried out now."""
+        return self.host.handle(account, command)
 
     def snapshot(self, call_id: str) -> dict[str, Any]:
-        return self._call(call_id, live_only=False).model.snapshot()
+        return self.provider.snapshot(call_id)
 
-    def _call(self, call_id: str, *, live_only: bool = True) -> _Call:
-        call = self.calls.get(call_id)
-        if call is None or (live_only and call.model.phase is Phase.ENDED):
-            raise CallNotFound("Call not found or already ended")
-        return call
+    # -- the callee, by hand (the dev phone) -------------------------------------------
+
+    def answer_call(
+        self, call_id: str, how: Literal["human", "machine", "unknown"] = "human"
+    ) -> None:
+        """The person at the phone picks up."""
+        self.provider.answer_call(call_id, self.now(), how)
+        self.host.poke()
+
+    def decline_call(self, call_id: str) -> None:
+        """The person at the phone rejects the ringing call (busy)."""
+        self.provider.decline_call(call_id, self.now())
+        self.host.poke()
+
+    def press_keys(self, call_id: str, keys: str) -> None:
+        """The person presses ``keys``, one after another."""
+        self.provider.press_keys(call_id, keys, self.now())
+        self.host.poke()
+
+    def callee_hangs_up(self, call_id: str) -> None:
+        """The person at the phone hangs up."""
+        self.provider.callee_hangs_up(call_id, self.now())
+        self.host.poke()
 
     # -- running ---------------------------------------------------------------------
 
@@ -228,125 +189,63 @@ class Simulator:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Play every call until cancelled (webhook delivery included)."""
+        limits = httpx.Limits(
+            max_connections=self.delivery_concurrency,
+            max_keepalive_connections=self.delivery_concurrency,
+        )
         # The bare transport, not a client: a client logs each URL, and a webhook URL
         # carries the call's secret token.
-        async with httpx.AsyncHTTPTransport() as http, anyio.create_task_group() as tg:
+        http = self._transport or httpx.AsyncHTTPTransport(limits=limits)
+        self._limit = anyio.CapacityLimiter(self.delivery_concurrency)
+        async with http, anyio.create_task_group() as tg:
             self._http = http
             self._tg = tg
-            task_status.started()
             try:
-                await self._schedule()
+                await tg.start(self.host.run)
+                task_status.started()
+                await anyio.sleep_forever()
             finally:
                 self._tg = None
 
-    async def _schedule(self) -> None:
-        while True:
-            self._changed = anyio.Event()
-            self._step(self.now())
-            next_at = self._next_due()
-            if next_at is None:
-                await self._changed.wait()
-                continue
-            delay = (next_at - self.now()) / self.speed
-            with anyio.move_on_after(max(0.0, delay)):
-                await self._changed.wait()
-
-    def _step(self, now: float) -> None:
-        """Apply everything due by ``now``, earliest first."""
-        while True:
-            due: tuple[float, _Call, Any] | None = None
-            for call in self.calls.values():
-                timer = call.model.next_timer()
-                if timer is not None and timer.at <= now and (due is None or timer.at < due[0]):
-                    due = (timer.at, call, None)
-                action = call.run.next_action(call.model)
-                if action is not None and action[0] <= now and (due is None or action[0] < due[0]):
-                    due = (action[0], call, action[1])
-            if due is None:
-                return
-            at, call, action = due
-            if action is None:
-                call.model.advance(at)
-            else:
-                call.run.apply(call.model, action, at)
-            self._after(call)
-
-    def _next_due(self) -> float | None:
-        moments: list[float] = []
-        for call in self.calls.values():
-            timer = call.model.next_timer()
-            if timer is not None:
-                moments.append(timer.at)
-            action = call.run.next_action(call.model)
-            if action is not None:
-                moments.append(action[0])
-        return min(moments) if moments else None
-
-    def _after(self, call: _Call) -> None:
-        if call.model.answered_at is not None and not call.charged:
-            call.charged = True  # Kaphila deducts credits when a call is answered
-            call.account.credits = max(0, call.account.credits - 1)
-        self._flush(call)
-        self._poke()
-
-    def _flush(self, call: _Call) -> None:
-        for event in call.model.take_events():
-            self.events.append(event)
-            if call.outbox is not None:
-                call.outbox.send_nowait(event)
-        for playback in call.model.take_finished():
-            waiter = self._waiters.pop(playback.playback_id, None)
-            if waiter is not None:
-                waiter.set()
-        if call.model.phase is Phase.ENDED and call.outbox is not None:
-            call.outbox.close()
-            call.outbox = None
-
-    def _poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-
     # -- webhooks --------------------------------------------------------------------
 
-    async def _deliver_in_order(
-        self, url: str, events: MemoryObjectReceiveStream[ev.Event]
-    ) -> None:
-        async with events:
-            held: ev.Event | None = None
-            async for event in events:
-                if held is None and self.faults.chance(self.faults.reorder):
-                    held = event  # goes out after the next one
-                    continue
-                await self._send_webhook(url, event)
-                if held is not None:
-                    await self._send_webhook(url, held)
-                    held = None
-            if held is not None:
-                await self._send_webhook(url, held)
+    def _enqueue(self, webhooks: list[Webhook]) -> None:
+        """Due webhooks: each call's go out one at a time, in order."""
+        for webhook in webhooks:
+            self.events.append(webhook.event)
+            call_id = webhook.event.call_id
+            queue = self._queues.get(call_id)
+            if queue is not None:
+                queue.append(webhook)
+                continue
+            self._queues[call_id] = deque([webhook])
+            if self._tg is not None:
+                self._tg.start_soon(self._drain, call_id)
 
-    async def _send_webhook(self, url: str, event: ev.Event) -> None:
-        faults = self.faults
-        if faults.chance(faults.drop):
-            self.undelivered.append(event)  # lost on the way
-            return
-        if (pause := faults.delay()) > 0:
-            await anyio.sleep(pause)
-        if not await self.deliver(url, event):
-            self.undelivered.append(event)
-        if faults.chance(faults.duplicate):
-            await self.deliver(url, event)
+    async def _drain(self, call_id: str) -> None:
+        queue = self._queues[call_id]
+        try:
+            while queue:
+                webhook = queue[0]
+                if not await self.deliver(webhook.url, webhook.event, webhook.message_id):
+                    self.undelivered.append(webhook.event)
+                queue.popleft()
+        finally:
+            del self._queues[call_id]
 
-    async def deliver(self, url: str, event: ev.Event) -> bool:
+    async def deliver(self, url: str, event: ev.Event, message_id: str = "") -> bool:
         """POST one webhook until a 2xx comes back (the one place webhooks leave)."""
-        assert self._http is not None
+        assert self._http is not None and self._limit is not None
         body = json.dumps(event.to_payload()).encode()
         timeout = {key: self.delivery_timeout for key in ("connect", "read", "write", "pool")}
-        self._webhook_serial += 1
-        msg_id = f"msg_{self._webhook_serial}"
+        if not message_id:
+            self._webhook_serial += 1
+            message_id = f"msg_x{self._webhook_serial}"
+        msg_id = message_id
         for attempt in range(self.delivery_attempts):
             headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json"}
             if self.webhook_secret is not None:
-                stamp = int(time.time())
+                stamp = int(self.now())
                 headers["webhook-id"] = msg_id
                 headers["webhook-timestamp"] = str(stamp)
                 headers["webhook-signature"] = sign(self.webhook_secret, msg_id, stamp, body)
@@ -354,30 +253,30 @@ class Simulator:
                 "POST", url, content=body, headers=headers, extensions={"timeout": timeout}
             )
             try:
-                response = await self._http.handle_async_request(request)
-                await response.aread()
-                await response.aclose()
+                async with self._limit:
+                    response = await self._http.handle_async_request(request)
+                    await response.aread()
+                    await response.aclose()
                 if 200 <= response.status_code < 300:
                     return True
                 reason = f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
-                reason = type(exc).__name__
-            logger.info(
-                "webhook %s for call %s not acknowledged (%s), attempt %d",
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            logger.warning(
+                "webhook %s for call %s to %s failed (%s), attempt %d of %d",
                 event.name,
                 event.call_id,
+                _redacted(url),
                 reason,
                 attempt + 1,
+                self.delivery_attempts,
             )
-            await anyio.sleep(min(2.0, 0.05 * 2**attempt))
+            await anyio.sleep(min(2.0, 0.05 * 2**attempt) / max(1.0, self.speed / 10))
         return False
 
 
-def _kaphila_number(value: str, field: str) -> str:
-    """Kaphila's own rule (10-15 digits, no +), then a real validity check."""
-    if not value.isdigit() or not 10 <= len(value) <= 15:
-        raise BadRequest(f"Invalid {field}: use 10-15 digits without + (e.g. 16089270862)")
-    try:
-        return normalize_number(value)
-    except ValueError:
-        raise BadRequest(f"Invalid {field}: {value} is not a valid phone number") from None
+def _redacted(url: str) -> str:
+    """A webhook URL without its per-call secret (the part after the last dot)."""
+    base, _, token = url.rpartition("/")
+    ref = token.partition(".")[0]
+    return f"{base}/{ref}.<secret>" if "." in token else url

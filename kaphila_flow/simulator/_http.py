@@ -17,10 +17,10 @@ import anyio
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from .._commands import ForwardCall, Gather, Hangup, MakeCall, Play, Voice
+from .._commands import ForwardCall, Gather, Hangup, MakeCall, Play, StopRecording, Voice
 from .._exceptions import ApiError, BadRequest
+from .._provider import AccountState
 from .._wire import FieldError
-from ._accounts import AccountState
 from ._core import Simulator
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
@@ -67,8 +67,9 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(simulator: Simulator) -> Quart:
-    app = Quart("kaphila_flow.simulator")
+def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart:
+    """The simulated API as a Quart app (``QuartTrio`` for ``app_class`` under trio)."""
+    app = app_class("kaphila_flow.simulator")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     def authed(
@@ -110,29 +111,28 @@ def create_app(simulator: Simulator) -> Quart:
 
     @post("/voice")
     async def voice(account: AccountState) -> Response:
-        reply = await simulator.playback(Voice.from_body(await _logged("/voice")))
+        reply = await simulator.playback(account, Voice.from_body(await _logged("/voice")))
         return _json(reply.to_json())
 
     @post("/play")
     async def play(account: AccountState) -> Response:
-        reply = await simulator.playback(Play.from_body(await _logged("/play")))
+        reply = await simulator.playback(account, Play.from_body(await _logged("/play")))
         return _json(reply.to_json())
 
     @post("/gather")
     async def gather(account: AccountState) -> Response:
         command = Gather.from_body(await _logged("/gather"))
-        return _json(simulator.gather(command).to_json(command.call_id))
+        return _json(simulator.handle(account, command).to_json(command.call_id))
 
     @post("/forwardcall")
     async def forwardcall(account: AccountState) -> Response:
-        return _json(
-            simulator.forward(ForwardCall.from_body(await _logged("/forwardcall"))).to_json()
-        )
+        command = ForwardCall.from_body(await _logged("/forwardcall"))
+        return _json(simulator.handle(account, command).to_json())
 
     @post("/hangup")
     async def hangup(account: AccountState) -> Response:
         command = Hangup.from_body(await _logged("/hangup"))
-        return _json(simulator.hangup(command.call_id).to_json(command.call_id))
+        return _json(simulator.handle(account, command).to_json(command.call_id))
 
     async def list_calls(account: AccountState) -> Response:
         calls = [simulator.snapshot(call_id) for call_id in simulator.calls]
@@ -165,9 +165,14 @@ def create_app(simulator: Simulator) -> Quart:
             )
         return out
 
-    def _check_key() -> None:
+    def _account() -> AccountState:
         header = request.headers.get("Authorization", "")
-        simulator.authenticate(header[7:].strip() if header.lower().startswith("bearer ") else None)
+        return simulator.authenticate(
+            header[7:].strip() if header.lower().startswith("bearer ") else None
+        )
+
+    def _check_key() -> None:
+        _account()
 
     @app.get("/recordings")
     async def recordings() -> Response:
@@ -198,8 +203,8 @@ def create_app(simulator: Simulator) -> Quart:
 
     @app.post("/recordings/<call_id>/stop")
     async def stop(call_id: str) -> Response:
-        _check_key()
-        return _json(simulator.stop_recording(call_id).to_json())
+        account = _account()
+        return _json(simulator.handle(account, StopRecording(call_id)).to_json())
 
     @app.get("/health")
     async def health() -> Response:

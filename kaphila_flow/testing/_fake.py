@@ -1,91 +1,192 @@
-"""``FakeKaphila``: Kaphila in memory, with a phone the test holds and virtual time.
+"""``FakeKaphila``: the provider model in memory, with a phone the test holds.
 
-The fake is a transport (commands are applied to the one ``CallModel`` of each call)
-and a host for the model's time: a ``VirtualClock`` that moves only when the test's
-phone lets the call go on. A 10-second gather timeout costs no real time.
+The fake is a thin host over ``Provider``, the same model the simulator serves over
+HTTP: commands go to it as they come (``send``, the transport seam), its webhooks come
+back through ``Runtime.receive_webhook``, the exact intake HTTP deliveries take (token,
+parse, signature, duplicates, early events), skipping only the HTTP framing.
+
+Time is the event loop's. On a loop that can jump (``VIRTUAL_TIME_BACKENDS``, which the
+``kaphila`` fixture's plugin sets up), the fake switches jumping on while it is open:
+ring timeouts, playbacks, gather timeouts and the flow's own sleeps take no real time.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+import json
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 
-from .._clock import VirtualClock
-from .._commands import (
-    Command,
-    ForwardCall,
-    Gather,
-    Hangup,
-    MakeCall,
-    MakeCallReply,
-    Play,
-    StopRecording,
-    Voice,
-    command_call_id,
-)
-from .._exceptions import CallNotFound
-from .._model import CallModel, Phase, Playback, SpeechTiming
+from .._callees import KEY_GAP, AnswerMode, Callee, normalize_answer
+from .._commands import Command, ForwardCall, Gather, Voice, command_call_id
+from .._exceptions import Timeout
+from .._model import CallModel, SpeechTiming
 from .._numbers import normalize_number
+from .._provider import DEFAULT_KEY, Account, Faults, Provider, Webhook
+from .._provider._host import ProviderHost
 from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
-from ._settle import wait_all_tasks_blocked
+from .._signing import sign
+from ._virtual_time import virtual_time
 
-__all__ = ["FakeKaphila", "Phone"]
+__all__ = ["FAKE_WEBHOOK_URL", "FakeKaphila", "Phone", "Turn"]
 
 R = TypeVar("R")
 T = TypeVar("T")
-Answer = Literal["human", "machine", "no-answer"]
 
-#: Virtual time between two keys pressed in one ``press("123")``.
-KEY_GAP = 0.1
-#: Timers that pass by themselves; a gather's timeout is the caller's choice.
-_SELF_PASSING = frozenset({"ring", "playback"})
+#: Where the fake's runtime says its receiver is; nothing listens there.
+FAKE_WEBHOOK_URL = "https://receiver.kaphila-fake.invalid/webhooks"
+#: The fake's calendar starts here: 2026-01-01T00:00:00Z (call ids and timestamps repeat).
+EPOCH = 1_767_225_600.0
+#: How long a request whose answer a fault lost hangs before the client gives up.
+LOST_ANSWER_TIMEOUT = 10.0
+#: A phone gives up on a flow that sends this many commands without doing what it awaits.
+MAX_STEPS = 1_000
+#: Before a gather the flow waits on would time out, the phone speaks up this much earlier.
+_EARLY = 1e-3
+
+
+class _Stuck(Exception):
+    """The flow waits for the caller while the phone waits for the flow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Where the callee has a say: what they heard since the last turn, and the gather."""
+
+    heard: tuple[str, ...]
+    gather: Gather | None
+    ended: bool
 
 
 class FakeKaphila:
     """In-memory Kaphila: ``async with FakeKaphila() as kaphila: phone = await kaphila.call(flow)``.
 
-    ``runtime_options`` go to the ``Runtime`` it drives (``gather_grace``, ...).
-    ``patience`` is how long (real seconds) a phone waits for a flow that is busy
-    with something other than the call before it fails the test.
+    ``runtime_options`` go to the ``Runtime`` it drives (``gather_grace``, ``store``, ...).
+    ``callees`` script the phones at given numbers (as the simulator's config does);
+    ``account`` sets credits, whitelisted caller ids and the hourly limit (unlimited by
+    default); ``faults`` switches on the provider's bad days. ``patience`` bounds, in
+    virtual seconds, how long a phone waits for a flow busy outside the call.
     """
 
     def __init__(
         self,
         *,
-        patience: float = 5.0,
+        patience: float = 86_400.0,
         speech: SpeechTiming | None = None,
         caller_id: str | None = None,
+        callees: Mapping[str, Callee] | None = None,
+        default_callee: Callee | None = None,
+        account: Account | None = None,
+        faults: Faults | None = None,
+        start_time: float = EPOCH,
+        virtual_time: bool = True,
         **runtime_options: Any,
     ) -> None:
-        self.clock = VirtualClock()
         self.speech = speech or SpeechTiming()
         self.patience = patience
+        #: Whether the loop's clock jumps while the fake is open (where it can).
+        self.virtual_time = virtual_time
+        if account is None:
+            whitelist = (normalize_number(caller_id),) if caller_id else ()
+            account = Account(credits=10**9, rate_limit=10**9, caller_ids=whitelist)
+        self.provider = Provider(
+            accounts={DEFAULT_KEY: account},
+            callees=callees,
+            default_callee=default_callee or Callee(answer="human", answer_after=0.0),
+            speech=self.speech,
+            faults=faults,
+        )
+        self._account = self.provider.accounts[DEFAULT_KEY]
+        self.host = ProviderHost(self.provider, origin=start_time, on_webhooks=self._deliver)
         #: Every command the flows sent, in order.
         self.commands: list[Command[Any]] = []
-        self.models: dict[str, CallModel] = {}
-        # Indexes that keep each step of a test independent of how many calls came before.
-        self._live: dict[str, CallModel] = {}
+        #: Every webhook delivered to the runtime: (event, HTTP status the intake gave).
+        self.deliveries: list[tuple[Any, int]] = []
         self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
         self._indexed = 0
-        self._answers: dict[str, deque[Answer]] = defaultdict(deque)
-        self._playbacks: dict[str, anyio.Event] = {}
-        self._serial = 0
-        self.runtime = Runtime(self, clock=self.clock, caller_id=caller_id, **runtime_options)
+        self._secrets = list(runtime_options.get("webhook_secrets") or ())
+        self._phones: list[Phone] = []
+        self._changed = anyio.Event()
+        self._stack: ExitStack | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
+        self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
+
+    def __repr__(self) -> str:
+        return f"<FakeKaphila {len(self.provider.calls)} calls>"
 
     async def __aenter__(self) -> FakeKaphila:
-        await self.runtime.__aenter__()
+        stack = ExitStack()
+        if self.virtual_time:
+            self.virtual_time = stack.enter_context(virtual_time())
+        self._stack = stack
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        try:
+            await self._task_group.start(self.host.run)
+            await self.runtime.__aenter__()
+        except BaseException:
+            self._task_group.cancel_scope.cancel()
+            await self._task_group.__aexit__(None, None, None)
+            stack.close()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        # Calls still live at the end of a test are hung up by the caller.
-        for model in list(self._live.values()):
-            model.caller_hangs_up(self.clock.now())
-            self._flush(model)
-        await self.runtime.__aexit__(*exc_info)
+        assert self._task_group is not None and self._stack is not None
+        try:
+            # Calls still live at the end of a test are hung up by the caller.
+            now = self.host.now()
+            for phone in self._phones:
+                call_id = phone.call_id
+                call = self.provider.calls.get(call_id or "")
+                if call is not None and call.model.live:
+                    if not phone.driven:
+                        warnings.warn(
+                            f"the test never drove its phone for call {call_id} (hears(), "
+                            "press(), result(), ...): the flow was cut short when the fake "
+                            "closed",
+                            UserWarning,
+                            stacklevel=2,
+                        )
+                    self.provider.callee_hangs_up(call.model.call_id, now)
+            for call in list(self.provider.calls.values()):
+                if call.model.live:
+                    self.provider.callee_hangs_up(call.model.call_id, now)
+            self.host.poke()
+            await self.runtime.__aexit__(*exc_info)
+        finally:
+            self._task_group.cancel_scope.cancel()
+            await self._task_group.__aexit__(None, None, None)
+            self._stack.close()
+
+    # -- what a test reads -------------------------------------------------------------
+
+    @property
+    def models(self) -> dict[str, CallModel]:
+        """Each call's provider-side model, by call id."""
+        return {call_id: call.model for call_id, call in self.provider.calls.items()}
+
+    def now(self) -> float:
+        """The provider's time (epoch seconds; the fake's calendar starts on 2026-01-01)."""
+        return self.host.now()
+
+    def commands_for(self, call_id: str) -> list[Command[Any]]:
+        """The commands sent for one call, in order."""
+        for command in self.commands[self._indexed :]:
+            owner = command_call_id(command)
+            if owner is not None:
+                self._by_call[owner].append(command)
+        self._indexed = len(self.commands)
+        return list(self._by_call.get(call_id, ()))
 
     # -- the test's side -------------------------------------------------------------
 
@@ -94,131 +195,74 @@ class FakeKaphila:
         flow: Flow,
         *,
         number: str = "16089270862",
-        answer: Answer = "human",
+        answer: AnswerMode | str = "human",
+        callee: Callee | None = None,
         **dial_options: Any,
     ) -> Phone:
-        """Place a call to a phone the test holds, running ``flow`` on it."""
-        if answer not in ("human", "machine", "no-answer"):
-            raise ValueError(f"answer must be 'human', 'machine' or 'no-answer', not {answer!r}")
-        self._answers[normalize_number(number)].append(answer)
-        handle = await self.runtime.start(number, flow, **dial_options)
-        return Phone(self, handle)
+        """Place a call to a phone the test holds, running ``flow`` on it.
 
-    def commands_for(self, call_id: str) -> list[Command[Any]]:
-        """The commands sent for one call, in order."""
-        # ``commands`` is the record; the index catches up with it on each look.
-        for command in self.commands[self._indexed :]:
-            owner = command_call_id(command)
-            if owner is not None:
-                self._by_call[owner].append(command)
-        self._indexed = len(self.commands)
-        return list(self._by_call.get(call_id, ()))
+        ``answer`` is how the phone answers at once (``human``, ``machine``, ``unknown``,
+        ``busy``, ``no-answer``, or ``held`` to answer with ``phone.answer()``); keys and
+        hang-ups are the test's (``phone.press()``, ``phone.hang_up()``). A scripted
+        ``callee`` plays its own script instead.
+        """
+        if callee is None:
+            how = normalize_answer(answer, where="answer")
+            callee = Callee(answer=how, answer_after=0.0)
+        self.provider.expect_call(number, callee)
+        handle = await self.runtime.start(number, flow, **dial_options)
+        handle.add_done_callback(lambda _handle: self._change())
+        handle.add_wait_callback(self._change)
+        phone = Phone(self, handle)
+        self._phones.append(phone)
+        return phone
 
     # -- the transport's side --------------------------------------------------------
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
-        call_id = command_call_id(command)
-        now = self.clock.now()
-        if isinstance(command, MakeCall):
-            return self._make_call(command, now)  # type: ignore[return-value]
-        model = self.models.get(call_id or "")
-        if model is None:
-            raise CallNotFound("Call not found", endpoint=command.path)
-        reply: Any
-        try:
-            if isinstance(command, (Voice, Play)):
-                playback = (
-                    model.voice(command, now)
-                    if isinstance(command, Voice)
-                    else model.play(command, now)
-                )
-                await self._until_finished(playback)
-                reply = model.playback_reply(playback)
-            elif isinstance(command, Gather):
-                reply = model.gather(command, now)
-            elif isinstance(command, ForwardCall):
-                reply = model.forward(command, now)
-            elif isinstance(command, Hangup):
-                reply = model.hangup(now)
-            elif isinstance(command, StopRecording):
-                reply = model.stop_recording(now)
-            else:
-                raise NotImplementedError(f"the fake does not implement {type(command).__name__}")
-        finally:
-            self._flush(model)
-        return reply  # type: ignore[no-any-return]
+        self._change()
+        provider = self.provider
+        provider.admit(self._account, command.path, self.host.now())
+        lost = provider.answer_lost(command.path)
+        reply = await self.host.request(self._account, command)
+        if lost:
+            await anyio.sleep(LOST_ANSWER_TIMEOUT)
+            raise Timeout(f"no answer from Kaphila {command.path} (simulated fault)")
+        return reply
 
     async def aclose(self) -> None:
         return None
 
-    def _make_call(self, command: MakeCall, now: float) -> MakeCallReply:
-        self._serial += 1
-        call_id = f"{int(now)}.{self._serial}"
-        model = CallModel(call_id, command, now, speech=self.speech)
-        self.models[call_id] = model
-        self._live[call_id] = model
-        pending = self._answers.get(command.number)
-        answer: Answer = pending.popleft() if pending else "human"
-        if answer != "no-answer":
-            model.answer(now, machine=answer == "machine")
-        # Events go out before the answer comes back, as they may over real HTTP.
-        self._flush(model)
-        return MakeCallReply(
-            call_id=call_id,
-            status="ringing",
-            amd_enabled=command.use_amd,
-            voice_name=command.voice_name,
-            credits=None,
-            ring_timeout=command.ring_timeout,
-            trunk="fake",
-            trunk_attempts=1,
-            total_trunks=1,
-            timestamp=None,
-        )
+    def _deliver(self, webhooks: list[Webhook]) -> None:
+        for webhook in webhooks:
+            token = webhook.url.rsplit("/", 1)[-1]
+            body = json.dumps(webhook.event.to_payload()).encode()
+            headers = {"content-type": "application/json", "user-agent": "Kaphila-API-API/2.0"}
+            if self._secrets:
+                msg_id = webhook.message_id
+                stamp = int(self.runtime.wall_time())
+                headers["webhook-id"] = msg_id
+                headers["webhook-timestamp"] = str(stamp)
+                headers["webhook-signature"] = sign(self._secrets[0], msg_id, stamp, body)
+            reply = self.runtime.receive_webhook(token, body, headers=headers)
+            self.deliveries.append((webhook.event, reply.status))
+        self._change()
 
-    def _flush(self, model: CallModel) -> None:
-        if model.phase in (Phase.ENDED, Phase.FORWARDED):  # handed over: no more timers
-            self._live.pop(model.call_id, None)
-        for event in model.take_events():
-            self.runtime.dispatch(event)
-        for playback in model.take_finished():
-            waiter = self._playbacks.pop(playback.playback_id, None)
-            if waiter is not None:
-                waiter.set()
+    def _change(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
 
-    async def _until_finished(self, playback: Playback) -> None:
-        if playback.played is None:
-            waiter = self._playbacks.setdefault(playback.playback_id, anyio.Event())
-            await waiter.wait()
+    async def changed(self) -> None:
+        """Wait until something happens: a command, a webhook, a call's end."""
+        await self._changed.wait()
 
-    async def advance_to(self, when: float) -> None:
-        """Move virtual time to ``when``, stopping at every timer on the way.
+    # -- the callee's actions, for its phone -------------------------------------------
 
-        At each stop the flows get to react before time moves on, so a deadline set
-        on the way (a ``wait_for(timeout=...)``) is kept too.
-        """
-        while True:
-            await wait_all_tasks_blocked()
-            next_at = self._next_timer_at()
-            if next_at is None or next_at > when:
-                break
-            self.clock.advance_to(next_at)
-            for model in list(self._live.values()):
-                model.advance(next_at)
-                self._flush(model)
-        self.clock.advance_to(when)
-        await wait_all_tasks_blocked()
-
-    def _next_timer_at(self) -> float | None:
-        moments = [t.at for m in self._live.values() if (t := m.next_timer()) is not None]
-        if self.runtime._timers:
-            moments.append(self.runtime._timers[0][0])
-        later = [at for at in moments if at > self.clock.now()]
-        due = [at for at in moments if at <= self.clock.now()]
-        if due:  # fire what is already due without moving the clock
-            return self.clock.now()
-        return min(later) if later else None
+    def _act(self, action: Callable[[float], Any]) -> Any:
+        result = action(self.host.now())
+        self.host.poke()
+        return result
 
 
 class Phone:
@@ -229,6 +273,8 @@ class Phone:
         self._handle = handle
         self._heard = 0
         self._forwards = 0
+        #: Whether the test ever awaited one of this phone's methods.
+        self.driven = False
 
     def __repr__(self) -> str:
         return f"<Phone {self._handle.number} call {self._handle.call_id}>"
@@ -238,18 +284,31 @@ class Phone:
         return self._handle.call_id
 
     @property
+    def webhook_token(self) -> str:
+        """The secret in this call's webhook URL, for tests that post webhooks by hand."""
+        return (self._handle.webhook_url or "").rsplit("/", 1)[-1]
+
+    @property
+    def handle(self) -> CallHandle:
+        """The runtime's handle of this call."""
+        return self._handle
+
+    @property
     def done(self) -> bool:
         """Whether the call has ended and its result is ready."""
         return self._handle.done
 
     @property
     def transcript(self) -> list[TranscriptEntry]:
-        return list(self._handle._session.transcript)
+        return self._handle.transcript
 
     @property
     def model(self) -> CallModel | None:
         call_id = self._handle.call_id
-        return self._fake.models.get(call_id) if call_id else None
+        call = self._fake.provider.calls.get(call_id) if call_id else None
+        return call.model if call else None
+
+    # -- what the caller hears ---------------------------------------------------------
 
     async def hears(self) -> str:
         """What the flow says next (a ``say`` or a gather's prompt)."""
@@ -263,54 +322,11 @@ class Phone:
 
         return await self._until(next_heard, "the flow to say something")
 
-    async def press(self, keys: str) -> None:
-        """Press ``keys`` one after another (a tenth of a second apart)."""
-        if not isinstance(keys, str) or not keys:
-            raise ValueError("press() needs keys such as '1' or '1234#'")
-        await self._settle()
-        model = self._require_model("press keys")
-        for key in keys:
-            await self._fake.advance_to(self._fake.clock.now() + KEY_GAP)
-            model.press(key, self._fake.clock.now())
-            self._fake._flush(model)
-        await self._settle()
-
-    async def stay_silent(self) -> None:
-        """Press nothing until the gather the flow waits on times out."""
-
-        def gathering() -> float | None:
-            model = self.model
-            timer = model.next_timer(kinds=frozenset({"gather"})) if model else None
-            return timer.at if timer else None
-
-        deadline = await self._until(gathering, "the flow to gather keys")
-        await self._fake.advance_to(deadline)
-        await self._settle()
-
-    async def hang_up(self) -> None:
-        """Hang up now, whatever the flow is doing."""
-        await self._settle()
-        model = self._require_model("hang up")
-        model.caller_hangs_up(self._fake.clock.now())
-        self._fake._flush(model)
-        await self._settle()
-
-    async def waits(self, seconds: float) -> None:
-        """Let ``seconds`` of virtual time pass without doing anything."""
-        if not seconds >= 0:
-            raise ValueError(f"seconds must be zero or more, not {seconds!r}")
-        await self._settle()
-        await self._fake.advance_to(self._fake.clock.now() + seconds)
-        await self._settle()
-
     async def forwarded_to(self) -> str:
         """The number the flow forwards this call to."""
 
         def forward() -> str | None:
-            call_id = self._handle.call_id
-            forwards = [
-                c for c in self._fake.commands_for(call_id or "") if isinstance(c, ForwardCall)
-            ]
+            forwards = [c for c in self._commands() if isinstance(c, ForwardCall)]
             if len(forwards) > self._forwards:
                 self._forwards += 1
                 return forwards[self._forwards - 1].forward_number
@@ -320,56 +336,165 @@ class Phone:
 
     async def result(self) -> CallResult:
         """Let the call run to its end and return its result."""
+        return await self._until(lambda: self._handle.outcome, "the call to end")
 
-        def finished() -> CallResult | None:
-            return self._handle._result if self._handle.done else None
+    async def turn(self) -> Turn:
+        """Let the call go on until the flow waits for this caller's keys, or it ends."""
+        self.driven = True
+        with suppress(_Stuck):
+            await self._until(lambda: self._handle.outcome, "the call to end", stuck_is_error=False)
+        heard = tuple(self._utterances()[self._heard :])
+        self._heard += len(heard)
+        return Turn(heard, self._open_gather(), self._handle.done)
 
-        return await self._until(finished, "the call to end")
+    # -- what the caller does ----------------------------------------------------------
+
+    async def answer(self, how: AnswerMode = "human") -> None:
+        """Pick up a ringing call placed with ``answer="held"``."""
+        self.driven = True
+        call_id = await self._placed("answer")
+        self._fake._act(lambda now: self._fake.provider.answer_call(call_id, now, how))
+        await self._fake.changed()
+
+    async def decline(self) -> None:
+        """Reject a ringing call placed with ``answer="held"`` (busy)."""
+        self.driven = True
+        call_id = await self._placed("decline")
+        self._fake._act(lambda now: self._fake.provider.decline_call(call_id, now))
+        await self._fake.changed()
+
+    async def press(self, keys: str) -> None:
+        """Press ``keys`` one after another, 0.15 s apart (as a scripted callee does).
+
+        The first key comes 0.15 s from now: a person takes a moment.
+        """
+        if not isinstance(keys, str) or not keys:
+            raise ValueError("press() needs keys such as '1' or '1234#'")
+        self.driven = True
+        call_id = await self._placed("press keys")
+        if self._handle.done:
+            raise AssertionError(f"cannot press {keys!r}: the call is over")
+        fake = self._fake
+        last = fake._act(lambda now: fake.provider.press_keys(call_id, keys, now + KEY_GAP))
+        await anyio.sleep_until(fake.host.loop_time(last))
+        while fake.provider.by_hand_pending(call_id):
+            await fake.changed()
+
+    async def stay_silent(self) -> None:
+        """Press nothing until the gather the flow waits on times out."""
+        self.driven = True
+        fake = self._fake
+        gather_at = await self._until(
+            lambda: fake.provider.pending_gather_timeout(self._handle.call_id or ""),
+            "the flow to gather keys",
+            stuck_is_error=False,
+        )
+        await anyio.sleep_until(fake.host.loop_time(gather_at))
+        while fake.provider.pending_gather_timeout(self._handle.call_id or "") == gather_at:
+            await fake.changed()
+
+    async def hang_up(self) -> None:
+        """Hang up now, whatever the flow is doing."""
+        self.driven = True
+        call_id = await self._placed("hang up")
+        call = self._fake.provider.calls.get(call_id)
+        if call is None or not call.model.live:
+            return
+        self._fake._act(lambda now: self._fake.provider.callee_hangs_up(call_id, now))
+        await self._fake.changed()
+
+    async def waits(self, seconds: float) -> None:
+        """Let ``seconds`` of virtual time pass without doing anything."""
+        if not seconds >= 0:
+            raise ValueError(f"seconds must be zero or more, not {seconds!r}")
+        self.driven = True
+        await anyio.sleep(seconds)
 
     # -- driving ---------------------------------------------------------------------
 
+    def _commands(self) -> list[Command[Any]]:
+        return self._fake.commands_for(self._handle.call_id or "")
+
     def _utterances(self) -> list[str]:
         out: list[str] = []
-        for command in self._fake.commands_for(self._handle.call_id or ""):
+        for command in self._commands():
             if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
                 out.append(command.text or "")
         return out
 
-    def _require_model(self, action: str) -> CallModel:
+    def _open_gather(self) -> Gather | None:
+        if self._fake.provider.pending_gather_timeout(self._handle.call_id or "") is None:
+            return None
         model = self.model
-        if model is None:
-            raise AssertionError(f"cannot {action}: the call has not been placed")
-        return model
+        return model.gathering if model is not None else None
 
-    async def _settle(self) -> None:
-        await wait_all_tasks_blocked()
+    async def _placed(self, action: str) -> str:
+        if self._handle.call_id is None:
+            await self._handle.placed()
+        if self._handle.call_id is None:
+            raise AssertionError(f"cannot {action}: the call was not placed")
+        return self._handle.call_id
 
-    async def _until(self, check: Callable[[], T | None], expecting: str) -> T:
-        waited = 0.0
-        while True:
-            await self._settle()
-            found = check()
-            if found is not None:
-                return found
-            if self._handle.done:
-                result = self._handle._result
-                status = result.status if result else "?"
-                raise AssertionError(f"expected {expecting}, but the call is over ({status})")
-            model = self.model
-            timer = model.next_timer(kinds=_SELF_PASSING) if model else None
-            if timer is not None:
-                await self._fake.advance_to(timer.at)
-                continue
-            waiting = self._handle._session.waiting_for
-            if waiting is not None:
-                raise AssertionError(
-                    f"expected {expecting}, but the flow is waiting for {waiting}; "
-                    "the phone must act first (press(), stay_silent() or hang_up())"
-                )
-            if waited >= self._fake.patience:
-                what = f"waiting for {waiting}" if waiting else "busy outside the call"
-                raise AssertionError(
-                    f"expected {expecting}, but after {self._fake.patience} s the flow is {what}"
-                )
-            await anyio.sleep(0.005)
-            waited += 0.005
+    def _transcript_so_far(self) -> str:
+        lines = [str(entry) for entry in self._handle.transcript[-12:]]
+        return "\n".join(lines) if lines else "(nothing yet)"
+
+    async def _until(
+        self, check: Callable[[], T | None], expecting: str, *, stuck_is_error: bool = True
+    ) -> T:
+        """Let the call go on until ``check()`` finds something.
+
+        Fails, naming what the flow waits for, when the call ends first, when the flow
+        waits for this caller's keys (``_Stuck``, an ``AssertionError`` unless the
+        caller asked for turns), or after ``patience`` virtual seconds or ``MAX_STEPS``
+        commands without it.
+        """
+        self.driven = True
+        fake = self._fake
+        steps_at_start = len(fake.commands)
+        with anyio.move_on_after(fake.patience):
+            while True:
+                await anyio.lowlevel.checkpoint()
+                found = check()
+                if found is not None:
+                    return found
+                if self._handle.done:
+                    result = self._handle.outcome
+                    status = result.status if result else "?"
+                    raise AssertionError(f"expected {expecting}, but the call is over ({status})")
+                if len(fake.commands) - steps_at_start > MAX_STEPS:
+                    raise AssertionError(
+                        f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
+                        "without it: does it loop with no exit?\n" + self._transcript_so_far()
+                    )
+                gather_at = fake.provider.pending_gather_timeout(self._handle.call_id or "")
+                if gather_at is None:
+                    await fake.changed()
+                    continue
+                if self._handle.awaiting_keys:  # nothing but this caller can move it on
+                    if stuck_is_error:
+                        raise _stuck_error(expecting, self._handle.waiting_for)
+                    raise _Stuck
+                # The flow may be waiting for this caller's keys: if nothing happens
+                # until just before the gather times out, it is.
+                wake = fake.host.loop_time(gather_at) - _EARLY
+                with anyio.move_on_after(max(0.0, wake - anyio.current_time())) as quiet:
+                    await fake.changed()
+                if not quiet.cancelled_caught:
+                    continue
+                if stuck_is_error:
+                    raise _stuck_error(expecting, self._handle.waiting_for)
+                raise _Stuck
+        what = self._handle.waiting_for
+        raise AssertionError(
+            f"expected {expecting}, but after {fake.patience:g} s the flow is "
+            f"{'waiting for ' + what if what else 'busy outside the call'}\n"
+            + self._transcript_so_far()
+        )
+
+
+def _stuck_error(expecting: str, waiting: str | None) -> AssertionError:
+    return AssertionError(
+        f"expected {expecting}, but the flow is waiting for {waiting or 'the caller'}; "
+        "the phone must act first (press(), stay_silent() or hang_up())"
+    )

@@ -1,0 +1,85 @@
+"""Webhook intake: a POST's token, headers and body in; a status and a reply out.
+
+The one path every webhook takes into the runtime, whoever carried it: the Quart
+receiver (HTTP) or the in-memory fake (no HTTP framing). In order: the token names a
+live or finished call (else 403), the body is JSON of a bounded size (415, 413, 400),
+the signature holds when signing is on, ``parse_event`` accepts it (400), and the call
+table routes it (``Runtime.dispatch``). No I/O; it never raises for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._events import parse_event
+from ._exceptions import InvalidEvent, WebhookRejected
+from ._session import Delivery
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
+__all__ = ["MAX_BODY_BYTES", "IntakeReply", "receive_webhook"]
+
+#: Webhook bodies are small JSON objects; anything near this is not one.
+MAX_BODY_BYTES = 64 * 1024
+JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeReply:
+    """What the receiver answers: an HTTP status and a JSON body."""
+
+    status: int
+    body: Mapping[str, Any]
+    delivery: Delivery | None = None
+
+    @classmethod
+    def error(cls, status: int, message: str) -> IntakeReply:
+        return cls(status, {"success": False, "error": message})
+
+
+def receive_webhook(
+    runtime: Runtime,
+    token: str,
+    body: bytes,
+    *,
+    content_type: str | None,
+    headers: Mapping[str, str],
+    limit: int = MAX_BODY_BYTES,
+) -> IntakeReply:
+    """Take one webhook POST addressed to ``<webhook path>/<token>``."""
+    known = runtime.session_for_token(token) is not None or runtime.finished_token(token)
+    if not known:
+        return IntakeReply.error(403, "unknown or wrong webhook token")
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind and kind not in JSON_TYPES:
+        return IntakeReply.error(415, f"webhook bodies must be JSON, not {kind}")
+    if len(body) > limit:
+        return IntakeReply.error(413, f"webhook body over {limit} bytes")
+    lowered = {k.lower(): v for k, v in headers.items()}
+    signer = runtime.webhook_signer
+    if signer is not None:
+        try:
+            signer.verify(lowered, body, runtime.wall_time())
+        except WebhookRejected as rejected:
+            return IntakeReply.error(rejected.status_code, rejected.reason)
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+        return IntakeReply.error(400, f"webhook body is {reason}")
+    try:
+        event = parse_event(payload)
+    except InvalidEvent as exc:
+        return IntakeReply.error(400, str(exc))
+    # A webhook id (Standard Webhooks) names one message across retries; else the
+    # raw body does, where identical bodies mean one delivery (``delivery_identity``).
+    message_id = lowered.get("webhook-id")
+    identity = b"id:" + message_id.encode() if message_id else event.delivery_identity(body)
+    delivery = runtime.dispatch(event, token=token, identity=identity)
+    if delivery is Delivery.REJECTED:
+        return IntakeReply.error(403, "unknown or wrong webhook token")
+    return IntakeReply(200, {"success": True, "delivery": delivery.value}, delivery)

@@ -1,0 +1,126 @@
+"""``ProviderHost``: what both hosts of the provider model share, on anyio's time.
+
+It maps the event loop's clock to provider time (an origin and a speed factor), runs
+the one scheduler task that lets time pass (``Provider.advance``) and hands due webhooks
+to the host's delivery, and turns a ``/voice`` or ``/play`` into an await that ends when
+the playback does. The fake delivers webhooks in memory; the simulator over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.abc
+
+from .._commands import Command, PlaybackReply
+from ._accounts import AccountState
+from ._kaphila import PendingPlayback, Provider, Webhook
+
+__all__ = ["ProviderHost"]
+
+R = TypeVar("R")
+
+
+class ProviderHost:
+    """Drives a ``Provider`` on the running event loop's time."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        origin: float,
+        speed: float = 1.0,
+        on_webhooks: Callable[[list[Webhook]], None],
+    ) -> None:
+        if not speed > 0:
+            raise ValueError("speed must be a positive factor (1 = real time)")
+        self.provider = provider
+        self.origin = origin
+        self.speed = speed
+        self._on_webhooks = on_webhooks
+        self._t0: float | None = None
+        self._last = origin
+        self._wake: anyio.Event | None = None
+        self._playbacks: dict[int, anyio.Event] = {}
+
+    def now(self) -> float:
+        """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
+        loop_now = anyio.current_time()
+        if self._t0 is None:
+            self._t0 = loop_now
+        now = self.origin + (loop_now - self._t0) * self.speed
+        if now > self._last:
+            self._last = now
+        return self._last
+
+    def loop_time(self, provider_time: float) -> float:
+        """The event loop's time at which ``provider_time`` comes."""
+        self.now()
+        assert self._t0 is not None
+        return self._t0 + (provider_time - self.origin) / self.speed
+
+    def poke(self) -> None:
+        """Something changed: the scheduler looks again at once."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Let provider time pass until cancelled."""
+        provider = self.provider
+        self.now()
+        task_status.started()
+        while True:
+            self._wake = wake = anyio.Event()
+            now = self.now()
+            provider.advance(now)
+            self._flush(now)
+            due = provider.next_deadline()
+            if due is None:
+                await wake.wait()
+                continue
+            delay = (due - self.now()) / self.speed
+            if delay > 0:
+                with anyio.move_on_after(delay) as scope:
+                    await wake.wait()
+                if scope.cancelled_caught and self._last < due:
+                    self._last = due  # the loop's clock reached it; rounding aside
+
+    def handle(self, account: AccountState, command: Command[R]) -> R:
+        """Carry out a request that answers at once (anything but a playback)."""
+        now = self.now()
+        reply = self.provider.handle(account, command, now)
+        self._flush(now)
+        self.poke()
+        return reply
+
+    async def request(self, account: AccountState, command: Command[R]) -> R:
+        """Carry out ``command`` now; a playback's answer comes when it finishes."""
+        now = self.now()
+        reply: Any = self.provider.handle(account, command, now)
+        # What the command emitted goes out before its answer comes back, as it may
+        # over HTTP; the scheduler looks again for what comes later.
+        self._flush(now)
+        self.poke()
+        if isinstance(reply, PendingPlayback):
+            if not reply.finished:
+                done = self._playbacks.setdefault(id(reply), anyio.Event())
+                try:
+                    await done.wait()
+                finally:
+                    self._playbacks.pop(id(reply), None)
+            answer: PlaybackReply = self.provider.playback_reply(reply)
+            return answer  # type: ignore[return-value]
+        return reply  # type: ignore[no-any-return]
+
+    def _flush(self, now: float) -> None:
+        for pending in self.provider.take_finished_playbacks():
+            done = self._playbacks.get(id(pending))
+            if done is not None:
+                done.set()
+        webhooks = self.provider.take_webhooks(now)
+        if webhooks:
+            self._on_webhooks(webhooks)

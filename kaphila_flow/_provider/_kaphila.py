@@ -1,0 +1,446 @@
+"""``Provider``: the one model of Kaphila, without I/O.
+
+In the manner of h11, it never sleeps, sends or reads a clock. A host feeds it a command
+and the current time and gets a reply or an ``ApiError``; asks it for the webhooks due by
+a time and for its next deadline; lets time pass with ``advance(now)``; and tells it what
+a callee does by hand (answer, decline, press keys, hang up). Every provider rule lives
+here or in the per-call ``CallModel`` and scripted ``CalleeRun`` it drives: request
+validation and the error envelope's errors, accounts, credits, the whitelist, the hourly
+rate limit, ring timeouts, AMD, gathers, speech timing, forwarding, recordings, and the
+fault switches.
+
+Two hosts drive it: ``kaphila_flow.testing.FakeKaphila`` (in memory, on the event loop's
+virtual time) and ``kaphila_flow.simulator.Simulator`` (Quart over HTTP, webhooks by
+httpx, real time with a speed factor). Same commands, same script, same events.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .. import _events as ev
+from .._callees import KEY_GAP, Action, AnswerMode, Callee, CalleeRun
+from .._commands import (
+    Command,
+    ForwardCall,
+    Gather,
+    Hangup,
+    MakeCall,
+    MakeCallReply,
+    Play,
+    PlaybackReply,
+    StopRecording,
+    Voice,
+)
+from .._exceptions import AuthenticationError, BadRequest, CallNotFound
+from .._model import KEYS, CallModel, Phase, Playback, SpeechTiming, iso_timestamp
+from .._numbers import normalize_number
+from ._accounts import Account, AccountState
+from ._faults import Faults
+
+__all__ = ["DEFAULT_KEY", "PendingPlayback", "Provider", "ProviderCall", "Webhook"]
+
+R = TypeVar("R")
+
+DEFAULT_KEY = "ak_simulator"
+#: Ended calls kept for ``GET /calls`` and late requests, oldest dropped first.
+RETAIN_FINISHED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """One webhook POST due to leave: ``event`` to ``url`` at provider time ``due``."""
+
+    url: str
+    event: ev.Event
+    due: float
+    #: One id per event emitted: a duplicate the fault switch sends shares it.
+    message_id: str = ""
+
+
+@dataclass(slots=True)
+class PendingPlayback:
+    """A ``/voice`` or ``/play`` whose HTTP answer comes when the playback finishes."""
+
+    call_id: str
+    playback: Playback
+
+    @property
+    def finished(self) -> bool:
+        return self.playback.played is not None
+
+
+@dataclass(slots=True, eq=False)
+class ProviderCall:
+    """One call as Kaphila holds it: the model, the callee, the account it bills."""
+
+    model: CallModel
+    run: CalleeRun
+    account: AccountState
+    webhook_url: str | None
+    charged: bool = False
+    due: float | None = None  # when it next needs the provider's attention
+    last_webhook_due: float = 0.0
+    held_back: ev.Event | None = None  # the reorder fault's event, out after the next
+    playbacks: list[PendingPlayback] = field(default_factory=list)
+
+
+class Provider:
+    """Kaphila: accounts, scripted callees, calls, webhooks; commands and time in."""
+
+    def __init__(
+        self,
+        *,
+        accounts: Mapping[str, Account] | None = None,
+        callees: Mapping[str, Callee] | None = None,
+        default_callee: Callee | None = None,
+        speech: SpeechTiming | None = None,
+        faults: Faults | None = None,
+        retain_finished: int = RETAIN_FINISHED,
+    ) -> None:
+        self.accounts = {
+            key: AccountState(account)
+            for key, account in (accounts or {DEFAULT_KEY: Account()}).items()
+        }
+        self.callees: dict[str, Callee] = {
+            normalize_number(number): callee for number, callee in (callees or {}).items()
+        }
+        self.default_callee = default_callee or Callee()
+        self.speech = speech or SpeechTiming()
+        self.faults = faults or Faults()
+        self.calls: dict[str, ProviderCall] = {}
+        #: Webhooks the fault switches dropped (lost on the way).
+        self.dropped: list[ev.Event] = []
+        self._retain = retain_finished
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._agenda: list[tuple[float, int, ProviderCall]] = []
+        self._outbox: list[tuple[float, int, Webhook]] = []
+        self._serial = 0
+        self._seq = 0
+        self._done_playbacks: list[PendingPlayback] = []
+        self._expected: dict[str, deque[Callee]] = {}
+        self._messages = 0
+        self._last_event = 0
+
+    def __repr__(self) -> str:
+        return f"<Provider {len(self.calls)} calls>"
+
+    # -- who is asking ---------------------------------------------------------------
+
+    def authenticate(self, api_key: str | None) -> AccountState:
+        if not api_key:
+            raise AuthenticationError("Missing API key: send Authorization: Bearer ak_...")
+        state = self.accounts.get(api_key)
+        if state is None:
+            raise AuthenticationError("Invalid API key")
+        return state
+
+    def admit(self, account: AccountState, path: str, now: float) -> None:
+        """Count a request against the hourly limit; the fault switch may refuse it."""
+        account.count(path, now)
+        self.faults.refuse(path)
+
+    def answer_lost(self, path: str) -> bool:
+        """Whether this request's answer is lost on the way back (a fault switch)."""
+        return self.faults.lose_answer(path)
+
+    # -- commands --------------------------------------------------------------------
+
+    def handle(self, account: AccountState, command: Command[R], now: float) -> R:
+        """Carry out ``command``; a ``/voice`` or ``/play`` answers ``PendingPlayback``.
+
+        Raises the provider's ``ApiError`` (``BadRequest``, ``CallNotFound``, ...) for a
+        request it refuses. Call ``admit`` first for the rate limit and fault switches.
+        """
+        reply: Any
+        if isinstance(command, MakeCall):
+            reply = self._make_call(account, command, now)
+        elif isinstance(command, Voice | Play):
+            call = self._live(command.call_id)
+            model = call.model
+            playback = (
+                model.voice(command, now)
+                if isinstance(command, Voice)
+                else model.play(command, now)
+            )
+            reply = PendingPlayback(model.call_id, playback)
+            call.playbacks.append(reply)
+            self._changed(call, now)
+        elif isinstance(command, Gather):
+            call = self._live(command.call_id)
+            reply = call.model.gather(command, now)
+            self._changed(call, now)
+        elif isinstance(command, ForwardCall):
+            target = self._number(command.forward_number, "forwardNumber")
+            call = self._live(command.call_id)
+            reply = call.model.forward(ForwardCall(command.call_id, target), now)
+            self._changed(call, now)
+        elif isinstance(command, Hangup):
+            call = self._live(command.call_id)
+            reply = call.model.hangup(now)
+            self._changed(call, now)
+        elif isinstance(command, StopRecording):
+            call = self._live(command.call_id)
+            reply = call.model.stop_recording(now)
+            self._changed(call, now)
+        else:
+            raise BadRequest(f"{type(command).__name__} is not a Kaphila request")
+        return reply  # type: ignore[no-any-return]
+
+    def playback_reply(self, pending: PendingPlayback) -> PlaybackReply:
+        """The answer to a finished playback; ``CallNotFound`` if the call ended first."""
+        call = self.calls.get(pending.call_id)
+        if call is None or not pending.finished:
+            raise CallNotFound("Call not found or already ended")
+        return call.model.playback_reply(pending.playback)
+
+    def take_finished_playbacks(self) -> list[PendingPlayback]:
+        """Playbacks whose HTTP answer is now due (played, or cut by the call's end)."""
+        out, self._done_playbacks = self._done_playbacks, []
+        return out
+
+    def _make_call(self, account: AccountState, command: MakeCall, now: float) -> MakeCallReply:
+        number = self._number(command.number, "number")
+        caller_id = command.caller_id
+        if caller_id is not None:
+            caller_id = self._number(caller_id, "callerId")
+            if caller_id not in account.account.caller_ids:
+                raise BadRequest(f"callerId {caller_id} is not whitelisted for this account")
+        if not 1 <= command.ring_timeout <= 300:
+            raise BadRequest("ringTimeout must be between 1 and 300 seconds")
+        account.require_credits()
+        self._serial += 1
+        call_id = f"{now:.0f}.{self._serial}"
+        callee = self._callee_for(number)
+        model = CallModel(call_id, command, now, speech=self.speech)
+        call = ProviderCall(model, CalleeRun(callee), account, command.webhook_url)
+        self.calls[call_id] = call
+        account.calls += 1
+        self._changed(call, now)
+        return MakeCallReply(
+            call_id=call_id,
+            status="ringing",
+            amd_enabled=command.use_amd,
+            voice_name=command.voice_name or "en-US-Neural2-A",
+            credits=account.credits,
+            ring_timeout=command.ring_timeout,
+            trunk="sim-trunk-1",
+            trunk_attempts=1,
+            total_trunks=1,
+            timestamp=iso_timestamp(now),
+        )
+
+    def expect_call(self, number: str, callee: Callee) -> None:
+        """The next call to ``number`` reaches ``callee`` (then the usual one again)."""
+        self._expected.setdefault(normalize_number(number), deque()).append(callee)
+
+    def _callee_for(self, number: str) -> Callee:
+        waiting = self._expected.get(number)
+        if waiting:
+            callee = waiting.popleft()
+            if not waiting:
+                del self._expected[number]
+            return callee
+        return self.callees.get(number, self.default_callee)
+
+    @staticmethod
+    def _number(value: str, field: str) -> str:
+        """Kaphila's own rule (10-15 digits, no +), then a real validity check."""
+        if not value.isdigit() or not 10 <= len(value) <= 15:
+            raise BadRequest(f"Invalid {field}: use 10-15 digits without + (e.g. 16089270862)")
+        try:
+            return normalize_number(value)
+        except ValueError:
+            raise BadRequest(f"Invalid {field}: {value} is not a valid phone number") from None
+
+    def _live(self, call_id: str) -> ProviderCall:
+        call = self.calls.get(call_id)
+        if call is None or call.model.phase is Phase.ENDED:
+            raise CallNotFound("Call not found or already ended")
+        return call
+
+    # -- the callee, by hand -----------------------------------------------------------
+
+    def answer_call(self, call_id: str, now: float, how: AnswerMode = "human") -> None:
+        """The person at the phone picks up (``human``, ``machine`` or ``unknown``)."""
+        if how not in ("human", "machine", "unknown"):
+            raise ValueError(f"answer as 'human', 'machine' or 'unknown', not {how!r}")
+        self._by_hand(call_id, now, Action("answer", how=how))
+
+    def decline_call(self, call_id: str, now: float) -> None:
+        """The person at the phone rejects the ringing call (busy)."""
+        self._by_hand(call_id, now, Action("reject"))
+
+    def press_keys(self, call_id: str, keys: str, now: float) -> float:
+        """Press ``keys`` one after another from ``now``; returns when the last is pressed."""
+        if not isinstance(keys, str) or not keys or any(k not in KEYS for k in keys):
+            raise ValueError(f"keys must be telephone keys (0-9, * and #), not {keys!r}")
+        call = self._live(call_id)
+        at = now
+        for index, key in enumerate(keys):
+            at = now + index * KEY_GAP
+            call.run.by_hand(at, Action("press", key))
+        self._changed(call, now)
+        return at
+
+    def callee_hangs_up(self, call_id: str, now: float) -> None:
+        """The person at the phone hangs up."""
+        self._by_hand(call_id, now, Action("hang_up"))
+
+    def by_hand_pending(self, call_id: str) -> int:
+        """How many actions a person took on this call are still to happen."""
+        call = self.calls.get(call_id)
+        return call.run.hand_pending if call is not None and call.model.live else 0
+
+    def _by_hand(self, call_id: str, now: float, action: Action) -> None:
+        call = self._live(call_id)
+        call.run.by_hand(now, action)
+        self._changed(call, now)
+
+    # -- time ------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When the provider next needs ``advance`` or has a webhook due, if ever."""
+        self._drop_stale()
+        moments = []
+        if self._agenda:
+            moments.append(self._agenda[0][0])
+        if self._outbox:
+            moments.append(self._outbox[0][0])
+        return min(moments) if moments else None
+
+    def advance(self, now: float) -> None:
+        """Let time pass up to ``now``: timers and callee actions, earliest first."""
+        agenda = self._agenda
+        while agenda:
+            at, _, call = agenda[0]
+            if at > now:
+                break
+            heapq.heappop(agenda)
+            if call.due != at:
+                continue  # superseded by a later schedule
+            call.due = None
+            model = call.model
+            timer = model.next_timer()
+            action = call.run.next_action(model)
+            if action is not None and (timer is None or action[0] < timer.at):
+                call.run.apply(model, action[1], action[0])
+            elif timer is not None:
+                model.advance(timer.at)
+            self._changed(call, at)
+
+    def take_webhooks(self, now: float) -> list[Webhook]:
+        """Webhooks due by ``now``, in order (each call's in the order it emitted them)."""
+        out: list[Webhook] = []
+        outbox = self._outbox
+        while outbox and outbox[0][0] <= now:
+            out.append(heapq.heappop(outbox)[2])
+        return out
+
+    def pending_gather_timeout(self, call_id: str) -> float | None:
+        """When the gather a call is in times out, if it is in one."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        timer = call.model.next_timer(kinds=frozenset({"gather"}))
+        return timer.at if timer else None
+
+    # -- what hosts read -------------------------------------------------------------
+
+    def snapshot(self, call_id: str) -> dict[str, Any]:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise CallNotFound("Call not found")
+        return call.model.snapshot()
+
+    def snapshots(self) -> Iterable[dict[str, Any]]:
+        return (call.model.snapshot() for call in self.calls.values())
+
+    @property
+    def live_calls(self) -> int:
+        return len(self.calls) - len(self._finished)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _changed(self, call: ProviderCall, now: float) -> None:
+        """After anything happened to ``call``: bill, emit, finish playbacks, reschedule."""
+        model = call.model
+        if model.answered_at is not None and not call.charged:
+            call.charged = True  # Kaphila deducts credits when a call is answered
+            call.account.credits = max(0, call.account.credits - 1)
+        for event in model.take_events():
+            self._emit(call, event, now)
+        for playback in model.take_finished():
+            for pending in call.playbacks:
+                if pending.playback is playback:
+                    call.playbacks.remove(pending)
+                    self._done_playbacks.append(pending)
+                    break
+        if model.phase is Phase.ENDED:
+            self._retire(call, now)
+            return
+        timer = model.next_timer()
+        action = call.run.next_action(model)
+        moments = [
+            m for m in (timer.at if timer else None, action[0] if action else None) if m is not None
+        ]
+        due = min(moments) if moments else None
+        if due is not None and due != call.due:
+            call.due = due
+            self._seq += 1
+            heapq.heappush(self._agenda, (due, self._seq, call))
+
+    def _emit(self, call: ProviderCall, event: ev.Event, now: float) -> None:
+        if call.webhook_url is None:
+            return
+        faults = self.faults
+        if faults.chance(faults.drop):
+            self.dropped.append(event)
+            return
+        if call.held_back is None and faults.chance(faults.reorder):
+            call.held_back = event  # goes out after the next one
+            return
+        copies = 2 if faults.chance(faults.duplicate) else 1
+        events = [event] * copies
+        if call.held_back is not None and call.held_back is not event:
+            events.append(call.held_back)
+            call.held_back = None
+        for out in events:
+            due = max(now + faults.delay(), call.last_webhook_due)
+            call.last_webhook_due = due
+            self._seq += 1
+            webhook = Webhook(call.webhook_url, out, due, self._message_id(out))
+            heapq.heappush(self._outbox, (due, self._seq, webhook))
+
+    def _message_id(self, event: ev.Event) -> str:
+        key = id(event)
+        if self._last_event != key:
+            self._last_event = key
+            self._messages += 1
+        return f"msg_{self._messages}"
+
+    def _retire(self, call: ProviderCall, now: float) -> None:
+        call.due = None
+        if call.held_back is not None:
+            held, call.held_back = call.held_back, None
+            due = max(now, call.last_webhook_due)
+            self._seq += 1
+            assert call.webhook_url is not None
+            webhook = Webhook(call.webhook_url, held, due, self._message_id(held))
+            heapq.heappush(self._outbox, (due, self._seq, webhook))
+        call_id = call.model.call_id
+        if call_id in self._finished:
+            return
+        self._finished[call_id] = None
+        while len(self._finished) > self._retain:
+            old, _ = self._finished.popitem(last=False)
+            self.calls.pop(old, None)
+
+    def _drop_stale(self) -> None:
+        agenda = self._agenda
+        while agenda and agenda[0][2].due != agenda[0][0]:
+            heapq.heappop(agenda)

@@ -1,0 +1,156 @@
+"""``InProcessKaphila``: the real client and the real receiver, over HTTP without sockets.
+
+The simulator's Quart app and the runtime's Quart receiver talk over httpx's ASGI
+transport, both ways, in one event loop and in its virtual time::
+
+    async with InProcessKaphila(callees={"16089270862": Callee(keys=(KeyStep("1"),))}) as k:
+        result = await k.runtime.dial("16089270862", flow)
+
+Everything a deployment runs is in the path (``KaphilaClient`` with its retry table and
+error envelope parsing, the HTTP framing, the receiver's intake, webhook signatures),
+except sockets. Network timeouts are kept: a request whose answer never comes raises
+httpx's ``ReadTimeout`` after the client's read timeout, as over a socket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx
+import sniffio
+
+from .._callees import Callee
+from .._client import KaphilaClient
+from .._provider import DEFAULT_KEY, Account, Faults
+from .._retry import RetryPolicy
+from .._runtime import Runtime
+from ..simulator._core import Simulator
+from ..simulator._http import create_app
+from ._virtual_time import virtual_time
+
+__all__ = ["InProcessKaphila"]
+
+API_URL = "http://kaphila.in-process.invalid"
+RECEIVER_URL = "http://receiver.in-process.invalid/webhooks"
+
+
+class _TimedAsgi(httpx.AsyncBaseTransport):
+    """An ASGI transport that keeps the request's read timeout, as a socket would."""
+
+    def __init__(self, app: Any) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        limit = timeouts.get("read")
+        try:
+            with anyio.fail_after(math.inf if limit is None else limit):
+                response = await self._inner.handle_async_request(request)
+                await response.aread()
+        except TimeoutError:
+            raise httpx.ReadTimeout("no answer within the read timeout", request=request) from None
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _app_class() -> Any:
+    if sniffio.current_async_library() == "trio":
+        from quart_trio import QuartTrio
+
+        return QuartTrio
+    from quart import Quart
+
+    return Quart
+
+
+class InProcessKaphila:
+    """The simulator and a runtime joined over ASGI, in virtual time, with no sockets.
+
+    ``runtime_options`` go to the ``Runtime``; ``client_options`` to ``KaphilaClient``
+    (``timeout``, ``retry``, ``rate_limit``, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        callees: Mapping[str, Callee] | None = None,
+        default_callee: Callee | None = None,
+        account: Account | None = None,
+        faults: Faults | None = None,
+        webhook_secret: str | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        **runtime_options: Any,
+    ) -> None:
+        self._account = account or Account(credits=10**9, rate_limit=10**9)
+        self._simulator_options: dict[str, Any] = {
+            "callees": callees,
+            "default_callee": default_callee,
+            "faults": faults,
+            "webhook_secret": webhook_secret,
+        }
+        self._client_options = dict(client_options or {})
+        self._client_options.setdefault("retry", RetryPolicy(backoff=0.01))
+        self._client_options.setdefault("rate_limit", None)
+        if webhook_secret is not None:
+            runtime_options.setdefault("webhook_secrets", [webhook_secret])
+        runtime_options.setdefault("webhook_url", RECEIVER_URL)
+        self._runtime_options = runtime_options
+        self._stack: ExitStack | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self.simulator: Simulator
+        self.runtime: Runtime
+        self.client: KaphilaClient
+
+    async def __aenter__(self) -> InProcessKaphila:
+        app_class = _app_class()
+        # The simulator posts to the receiver, which needs the runtime, which needs a
+        # client of the simulator: the receiver's app is looked up when first called.
+        receiver_app: Any = None
+
+        async def receiver(scope: Any, receive: Any, send: Any) -> None:
+            await receiver_app(scope, receive, send)
+
+        self.simulator = Simulator(
+            accounts={DEFAULT_KEY: self._account},
+            transport=_TimedAsgi(receiver),
+            **self._simulator_options,
+        )
+        self.client = KaphilaClient(
+            DEFAULT_KEY,
+            base_url=API_URL,
+            transport=_TimedAsgi(create_app(self.simulator, app_class=app_class)),
+            allow_insecure=True,
+            **self._client_options,
+        )
+        self.runtime = runtime = Runtime(self.client, owns_transport=True, **self._runtime_options)
+        receiver_app = runtime.receiver(app_class=app_class)
+        stack = ExitStack()
+        stack.enter_context(virtual_time())
+        self._stack = stack
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        try:
+            await self._task_group.start(self.simulator.run)
+            await runtime.__aenter__()
+        except BaseException:
+            self._task_group.cancel_scope.cancel()
+            await self._task_group.__aexit__(None, None, None)
+            stack.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        assert self._task_group is not None and self._stack is not None
+        try:
+            await self.runtime.__aexit__(*exc_info)
+        finally:
+            self._task_group.cancel_scope.cancel()
+            await self._task_group.__aexit__(None, None, None)
+            self._stack.close()
