@@ -2,7 +2,8 @@
 
 The loop every outbound user writes by hand, once: at most ``concurrency`` calls live,
 placements paced under ``calls_per_hour`` (the client's own limiter keeps every request,
-the flows' commands included, under the account's hourly limit), retries by outcome,
+the flows' commands included, under the account's hourly limit), numbers read once in
+the campaign's default region, retries by outcome,
 calling hours in the callee's time zone, a do-not-call list, and a journal so a stopped
 or crashed campaign resumes without calling anyone twice.
 """
@@ -144,17 +145,29 @@ class Campaign:
         dial_options: dict[str, Any] | None = None,
         sensitive_fields: Collection[str] = (),
         on_progress: Callable[[Progress], None] | None = None,
+        default_region: str | None = None,
+        strict_numbers: bool = False,
     ) -> None:
+        """``default_region`` (the runtime's unless given) reads national numbers in the
+        contacts and the do-not-call list; ``strict_numbers`` also refuses numbers not in
+        use in their country's numbering plan."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.runtime = runtime
         self.flow = flow
-        self.contacts, self.problems = load_contacts(contacts)
+        region = runtime.default_region if default_region is None else default_region
+        self.contacts, self.problems = load_contacts(
+            contacts, default_region=region, strict=strict_numbers
+        )
         self.concurrency = concurrency
         self.retries = retries or RetryRules()
         self.hours = calling_hours or CallingHours()
         self.journal = journal if isinstance(journal, Journal) else Journal(journal)
-        self.do_not_call = load_do_not_call(do_not_call) if do_not_call is not None else frozenset()
+        self.do_not_call = (
+            load_do_not_call(do_not_call, default_region=region)
+            if do_not_call is not None
+            else frozenset()
+        )
         self.dial_options = dict(dial_options or {})
         self.sensitive_fields = frozenset(sensitive_fields)
         self.on_progress = on_progress

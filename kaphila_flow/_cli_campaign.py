@@ -93,6 +93,7 @@ async def _run(
         dial_options=options,
         sensitive_fields=args.sensitive or (),
         on_progress=display,
+        strict_numbers=args.strict_numbers,
     )
     for problem in job.problems:
         print(f"{args.contacts}: {problem}", file=sys.stderr)

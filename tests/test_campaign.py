@@ -37,7 +37,8 @@ def mixed_contacts(count: int) -> tuple[list[dict[str, str]], dict[str, Callee],
         number = f"1608555{n:04d}"
         kind = n % 5
         if kind == 4 and n % 10 == 9:
-            contacts.append({"number": f"1987654{n:04d}", "name": f"Bad {n}"})  # no such area code
+            # A US number without its country code: refused, not dialled as +60 (Malaysia).
+            contacts.append({"number": f"608555{n:04d}", "name": f"Bad {n}"})
             continue
         contacts.append({"number": number, "name": f"Person {n}", "appointment": "tomorrow"})
         if kind in (0, 1):
@@ -243,7 +244,7 @@ def test_bad_contact_files_get_a_message_per_row(tmp_path: Path) -> None:
     good = tmp_path / "contacts.csv"
     good.write_text(
         "number,name\n+1 608 555 0001,Ada\nnot a number,Bob\n\n16085550001,Ada again\n"
-        "+1 987 654 3210,Cy\n+1 608 555 0002,Dee\n"
+        "(608) 555-0003,Cy\n+1 608 555 0002,Dee\n"
     )
     contacts, problems = load_contacts(good)
     assert [c.number for c in contacts] == ["16085550001", "16085550002"]
@@ -251,7 +252,10 @@ def test_bad_contact_files_get_a_message_per_row(tmp_path: Path) -> None:
     messages = [str(p) for p in problems]
     assert messages[0].startswith("row 3: invalid phone number 'not a number'")
     assert any(m.startswith("row 5: duplicate of row 2") for m in messages)
-    assert any(m.startswith("row 6: invalid phone number") for m in messages)
+    assert any(
+        m.startswith("row 6: invalid phone number") and "+1 608-555-0003 (US)" in m
+        for m in messages
+    )
     missing = tmp_path / "missing.csv"
     missing.write_text("phone,name\n16085550001,Ada\n")
     with pytest.raises(ValueError, match="no 'number' column"):

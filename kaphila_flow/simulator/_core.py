@@ -39,7 +39,7 @@ from .._commands import (
 )
 from .._exceptions import AuthenticationError, BadRequest, CallNotFound
 from .._model import CallModel, Phase, SpeechTiming, iso_timestamp
-from .._numbers import normalize_number
+from .._numbers import normalize_number, provider_number
 from .._signing import sign
 from ._accounts import Account, AccountState
 from ._faults import Faults
@@ -139,12 +139,16 @@ class Simulator:
         self.faults.refuse(path)
 
     def make_call(self, account: AccountState, command: MakeCall) -> MakeCallReply:
-        number = _kaphila_number(command.number, "number")
+        number = provider_number(command.number, "number")
         caller_id = command.caller_id
         if caller_id is not None:
-            caller_id = _kaphila_number(caller_id, "callerId")
+            caller_id = provider_number(caller_id, "callerId")
             if caller_id not in account.account.caller_ids:
-                raise BadRequest(f"callerId {caller_id} is not whitelisted for this account")
+                listed = ", ".join(account.account.caller_ids) or "none"
+                raise BadRequest(
+                    f"callerId {caller_id} is not whitelisted for this account "
+                    f"(whitelisted: {listed})"
+                )
         if not 1 <= command.ring_timeout <= 300:
             raise BadRequest("ringTimeout must be between 1 and 300 seconds")
         account.require_credits()
@@ -195,7 +199,7 @@ class Simulator:
         return reply
 
     def forward(self, command: ForwardCall) -> ForwardReply:
-        target = _kaphila_number(command.forward_number, "forwardNumber")
+        target = provider_number(command.forward_number, "forwardNumber")
         call = self._call(command.call_id)
         reply = call.model.forward(ForwardCall(command.call_id, target), self.now())
         self._after(call)
@@ -371,13 +375,3 @@ class Simulator:
             )
             await anyio.sleep(min(2.0, 0.05 * 2**attempt))
         return False
-
-
-def _kaphila_number(value: str, field: str) -> str:
-    """Kaphila's own rule (10-15 digits, no +), then a real validity check."""
-    if not value.isdigit() or not 10 <= len(value) <= 15:
-        raise BadRequest(f"Invalid {field}: use 10-15 digits without + (e.g. 16089270862)")
-    try:
-        return normalize_number(value)
-    except ValueError:
-        raise BadRequest(f"Invalid {field}: {value} is not a valid phone number") from None
