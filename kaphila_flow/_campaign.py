@@ -1,9 +1,9 @@
 """``Campaign``: one flow over a list of numbers, paced, within calling hours, resumable.
 
 The loop every outbound user writes by hand, once: at most ``concurrency`` calls live,
-placements paced under ``calls_per_hour`` (the client's own limiter keeps every request,
-the flows' commands included, under the account's hourly limit), numbers read once in
-the campaign's default region, retries by outcome,
+placements spaced evenly, ``3600 / calls_per_hour`` seconds apart (the client's own
+limiter keeps every request, the flows' commands included, under the account's hourly
+limit), numbers read once in the campaign's default region, retries by outcome,
 calling hours in the callee's time zone, a do-not-call list, and a journal so a stopped
 or crashed campaign resumes without calling anyone twice.
 """
@@ -39,7 +39,7 @@ from ._exceptions import (
 )
 from ._hours import CallingHours
 from ._journal import ContactState, Journal
-from ._ratelimit import HourlyLimiter
+from ._pacing import Pacer
 from ._result import MASK, CallResult
 from ._runtime import Flow, Runtime
 
@@ -137,7 +137,7 @@ class Campaign:
         contacts: str | Path | Iterable[Any],
         *,
         concurrency: int = 5,
-        calls_per_hour: int | None = None,
+        calls_per_hour: float | None = None,
         retries: RetryRules | None = None,
         calling_hours: CallingHours | None = None,
         journal: str | Path | Journal | None = None,
@@ -150,7 +150,8 @@ class Campaign:
     ) -> None:
         """``default_region`` (the runtime's unless given) reads national numbers in the
         contacts and the do-not-call list; ``strict_numbers`` also refuses numbers not in
-        use in their country's numbering plan."""
+        use in their country's numbering plan. ``calls_per_hour`` spaces placements
+        ``3600 / calls_per_hour`` seconds apart."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.runtime = runtime
@@ -171,11 +172,8 @@ class Campaign:
         self.dial_options = dict(dial_options or {})
         self.sensitive_fields = frozenset(sensitive_fields)
         self.on_progress = on_progress
-        clock = runtime.clock
         self._pacer = (
-            HourlyLimiter(calls_per_hour, clock=clock.now, sleep=self._sleep)
-            if calls_per_hour
-            else None
+            Pacer(calls_per_hour, clock=runtime.clock) if calls_per_hour is not None else None
         )
         self._live = 0
         self.max_live = 0
@@ -281,7 +279,7 @@ class Campaign:
         number = state.contact.number
         try:
             if self._pacer is not None:
-                await self._pacer.acquire()
+                await self._pacer.wait_turn()
             attempt_id = self.journal.begin_attempt(number, state.attempts + 1, self._now())
             state.attempts += 1
             try:
