@@ -108,7 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "contacts", help="CSV file with a 'number' column (other columns reach call.data)"
     )
     run.add_argument("--concurrency", type=int, default=5, help="calls live at once (default 5)")
-    run.add_argument("--calls-per-hour", type=int, default=None, help="placements per hour")
+    run.add_argument(
+        "--calls-per-hour",
+        type=int,
+        default=None,
+        help="placements per hour, spaced evenly (60: one a minute)",
+    )
     run.add_argument("--results", help="write one row per contact: .csv or .jsonl")
     run.add_argument(
         "--journal",
