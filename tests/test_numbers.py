@@ -327,3 +327,19 @@ def test_the_cli_reads_national_numbers_with_default_region() -> None:
     assert from_env.returncode == 0 and "to 16089270862" in from_env.stdout
     bad = run_cli("dial", flow, "16089270862", "--interactive", "--default-region", "USA")
     assert bad.returncode == 2 and "two-letter region code" in bad.stderr
+
+
+@pytest.mark.anyio
+async def test_a_campaign_csv_is_read_in_the_default_region(tmp_path: Path) -> None:
+    async def hello(call: Call) -> None:
+        await call.say("Hi.")
+
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("number,name\n(608) 555-0001,Ada\n0044 20 7946 0958,Alan\n")
+    async with FakeKaphila() as kaphila:
+        campaign = Campaign(kaphila.runtime, hello, contacts, default_region="US")
+    assert [(c.number, c.data["name"]) for c in campaign.contacts] == [
+        ("16085550001", "Ada"),
+        ("442079460958", "Alan"),
+    ]
+    assert campaign.problems == []
