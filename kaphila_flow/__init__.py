@@ -56,7 +56,7 @@ from ._exceptions import (
     WebhookRejected,
 )
 from ._hours import CallingHours
-from ._numbers import normalize_number
+from ._numbers import PhoneNumber, normalize_number
 from ._result import CallResult, CallStatus, TranscriptEntry
 from ._retry import RetryPolicy
 from ._runtime import CallHandle, DeadLetter, Flow, Runtime
@@ -109,6 +109,7 @@ __all__ = [
     "NetworkError",
     "NoTrunks",
     "OriginationFailed",
+    "PhoneNumber",
     "Play",
     "PlaybackReply",
     "Progress",

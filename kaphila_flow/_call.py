@@ -259,7 +259,7 @@ class Call:
 
         The flow may return afterwards: the runtime leaves a forwarded call up.
         """
-        target = normalize_number(number)
+        target = normalize_number(number, default_region=self._runtime.default_region)
         self._check_live()
         reply = await self._send(ForwardCall(self.id, target), f"forwarding to {target}")
         self._session.forwarded_to = target

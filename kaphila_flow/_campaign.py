@@ -1,8 +1,9 @@
 """``Campaign``: one flow over a list of numbers, paced, within calling hours, resumable.
 
 The loop every outbound user writes by hand, once: at most ``concurrency`` calls live,
-placements paced under ``calls_per_hour`` (the client's own limiter keeps every request,
-the flows' commands included, under the account's hourly limit), retries by outcome,
+placements spaced evenly, ``3600 / calls_per_hour`` seconds apart (the client's own
+limiter keeps every request, the flows' commands included, under the account's hourly
+limit), numbers read once in the campaign's default region, retries by outcome,
 calling hours in the callee's time zone, a do-not-call list, and a journal so a stopped
 or crashed campaign resumes without calling anyone twice.
 """
@@ -38,7 +39,7 @@ from ._exceptions import (
 )
 from ._hours import CallingHours
 from ._journal import ContactState, Journal
-from ._ratelimit import HourlyLimiter
+from ._pacing import Pacer
 from ._result import MASK, CallResult
 from ._runtime import Flow, Runtime
 
@@ -136,7 +137,7 @@ class Campaign:
         contacts: str | Path | Iterable[Any],
         *,
         concurrency: int = 5,
-        calls_per_hour: int | None = None,
+        calls_per_hour: float | None = None,
         retries: RetryRules | None = None,
         calling_hours: CallingHours | None = None,
         journal: str | Path | Journal | None = None,
@@ -144,21 +145,34 @@ class Campaign:
         dial_options: dict[str, Any] | None = None,
         sensitive_fields: Collection[str] = (),
         on_progress: Callable[[Progress], None] | None = None,
+        default_region: str | None = None,
+        strict_numbers: bool = False,
     ) -> None:
+        """``default_region`` (the runtime's unless given) reads national numbers in the
+        contacts and the do-not-call list; ``strict_numbers`` also refuses numbers not in
+        use in their country's numbering plan. ``calls_per_hour`` spaces placements
+        ``3600 / calls_per_hour`` seconds apart."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.runtime = runtime
         self.flow = flow
-        self.contacts, self.problems = load_contacts(contacts)
+        region = runtime.default_region if default_region is None else default_region
+        self.contacts, self.problems = load_contacts(
+            contacts, default_region=region, strict=strict_numbers
+        )
         self.concurrency = concurrency
         self.retries = retries or RetryRules()
         self.hours = calling_hours or CallingHours()
         self.journal = journal if isinstance(journal, Journal) else Journal(journal)
-        self.do_not_call = load_do_not_call(do_not_call) if do_not_call is not None else frozenset()
+        self.do_not_call = (
+            load_do_not_call(do_not_call, default_region=region)
+            if do_not_call is not None
+            else frozenset()
+        )
         self.dial_options = dict(dial_options or {})
         self.sensitive_fields = frozenset(sensitive_fields)
         self.on_progress = on_progress
-        self._pacer = HourlyLimiter(calls_per_hour, sleep=self._sleep) if calls_per_hour else None
+        self._pacer = Pacer(calls_per_hour) if calls_per_hour is not None else None
         self._live = 0
         self.max_live = 0
         self._wake = anyio.Event()
@@ -262,7 +276,7 @@ class Campaign:
         number = state.contact.number
         try:
             if self._pacer is not None:
-                await self._pacer.acquire()
+                await self._pacer.wait_turn()
             attempt_id = self.journal.begin_attempt(number, state.attempts + 1, self._now())
             state.attempts += 1
             try:

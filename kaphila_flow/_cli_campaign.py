@@ -31,7 +31,7 @@ class ProgressDisplay:
         self.out = out
         self.tty = out.isatty()
         self.every = every
-        self._last = 0.0
+        self._last: float | None = None  # the first line is printed at once
 
     def line(self, p: Progress) -> str:
         amd = " ".join(f"{k}:{v}" for k, v in sorted(p.amd.items())) or "-"
@@ -50,7 +50,7 @@ class ProgressDisplay:
             self.out.flush()
             return
         now = time.monotonic()
-        if now - self._last >= self.every or p.remaining == 0:
+        if self._last is None or now - self._last >= self.every or p.remaining == 0:
             self._last = now
             print(f"{p.done}/{p.total} {self.line(p)}", file=self.out, flush=True)
 
@@ -93,6 +93,7 @@ async def _run(
         dial_options=options,
         sensitive_fields=args.sensitive or (),
         on_progress=display,
+        strict_numbers=args.strict_numbers,
     )
     for problem in job.problems:
         print(f"{args.contacts}: {problem}", file=sys.stderr)

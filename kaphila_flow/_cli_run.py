@@ -11,8 +11,10 @@ from typing import Any, TextIO
 
 import anyio
 
+from ._config import default_region_from_env
 from ._exceptions import ConfigurationError
 from ._loading import load_target
+from ._numbers import normalize_number
 from ._result import CallResult, TranscriptEntry
 from ._runtime import CallHandle, Runtime
 
@@ -67,19 +69,26 @@ def _exit_status(result: CallResult) -> int:
 # -- dial --------------------------------------------------------------------------------
 
 
+def region_from_args(args: argparse.Namespace) -> str | None:
+    """``--default-region``, else ``KAPHILA_DEFAULT_REGION``, checked."""
+    return default_region_from_env(override=args.default_region)
+
+
 async def dial(args: argparse.Namespace) -> int:
     flow, options = _flow_and_options(args.target)
     options = _dial_options(args, options)
+    region = region_from_args(args)
+    number = normalize_number(args.number, default_region=region)  # read once, here
     if args.interactive:
-        return await _dial_interactive(flow, args.number, options)
+        return await _dial_interactive(flow, number, region, options)
     if args.simulate:
         from ._cli_simulate import dial_simulated
 
-        return await dial_simulated(args, flow, options)
+        return await dial_simulated(args, number, region, flow, options)
     runtime = _runtime_from_args(args)
     async with runtime, anyio.create_task_group() as tg:
         await tg.start(runtime.serve, args.bind)
-        result = await runtime.dial(args.number, flow, **options)
+        result = await runtime.dial(number, flow, **options)
         tg.cancel_scope.cancel()
     print_result(result)
     return _exit_status(result)
@@ -94,6 +103,7 @@ def _runtime_from_args(args: argparse.Namespace, **options: Any) -> Runtime:
         base_url=args.base_url,
         webhook_url=args.webhook_url,
         caller_id=args.caller_id,
+        default_region=args.default_region,
     )
     if settings.webhook_url is None:
         raise ConfigurationError(
@@ -107,18 +117,22 @@ def _runtime_from_args(args: argparse.Namespace, **options: Any) -> Runtime:
         caller_id=settings.caller_id,
         voice_name=settings.voice_name,
         gather_grace=settings.gather_grace,
+        default_region=settings.default_region,
         owns_transport=True,
         on_transcript=print_entry,
         **options,
     )
 
 
-async def _dial_interactive(flow: Any, number: str, options: dict[str, Any]) -> int:
+async def _dial_interactive(
+    flow: Any, number: str, region: str | None, options: dict[str, Any]
+) -> int:
     """The person at the terminal is the callee of an in-memory call."""
     from .testing import FakeKaphila
 
     print("You are the callee. Type keys and Enter; Enter alone is silence; h hangs up.")
-    async with FakeKaphila(patience=3600, on_transcript=print_entry) as kaphila:
+    fake = FakeKaphila(patience=3600, on_transcript=print_entry, default_region=region)
+    async with fake as kaphila:
         phone = await kaphila.call(flow, number=number, **options)
         while not phone.done:
             try:

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from ._cli_run import print_entry, print_result
+from ._cli_run import print_entry, print_result, region_from_args
 from ._client import KaphilaClient
 from ._clock import ScaledClock
 from ._exceptions import ConfigurationError
@@ -44,7 +44,7 @@ async def run_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator_for(args: argparse.Namespace) -> Simulator:
+def _simulator_for(args: argparse.Namespace, number: str) -> Simulator:
     speed = args.speed
     if args.config:
         simulator = load_simulator(args.config, speed=speed)
@@ -56,17 +56,23 @@ def _simulator_for(args: argparse.Namespace) -> Simulator:
             callee = Callee(answer=args.answer or "human", keys=steps)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
-        simulator.callee(args.number, callee)
+        simulator.callee(number, callee)
     return simulator
 
 
-async def dial_simulated(args: argparse.Namespace, flow: Any, options: dict[str, Any]) -> int:
-    simulator = _simulator_for(args)
-    return await _run_against(simulator, args.number, flow, options)
+async def dial_simulated(
+    args: argparse.Namespace,
+    number: str,
+    region: str | None,
+    flow: Any,
+    options: dict[str, Any],
+) -> int:
+    simulator = _simulator_for(args, number)
+    return await _run_against(simulator, number, flow, options, region)
 
 
 @asynccontextmanager
-async def _simulated(simulator: Simulator) -> AsyncIterator[Runtime]:
+async def _simulated(simulator: Simulator, region: str | None = None) -> AsyncIterator[Runtime]:
     """The simulator and a runtime's receiver on loopback ports, the runtime pointed at it."""
     key = next(iter(simulator.accounts), DEFAULT_KEY)
     async with anyio.create_task_group() as tg:
@@ -77,6 +83,7 @@ async def _simulated(simulator: Simulator) -> AsyncIterator[Runtime]:
             owns_transport=True,
             on_transcript=print_entry,
             clock=ScaledClock(simulator.speed),
+            default_region=region,
         )
         async with runtime:
             await tg.start(runtime.serve, "127.0.0.1:0")
@@ -92,14 +99,18 @@ async def simulated_runtime(args: argparse.Namespace) -> AsyncIterator[Runtime]:
         simulator = load_simulator(args.config, speed=args.speed)
     else:
         simulator = Simulator(speed=args.speed or 10.0)
-    async with _simulated(simulator) as runtime:
+    async with _simulated(simulator, region_from_args(args)) as runtime:
         yield runtime
 
 
 async def _run_against(
-    simulator: Simulator, number: str, flow: Any, options: dict[str, Any]
+    simulator: Simulator,
+    number: str,
+    flow: Any,
+    options: dict[str, Any],
+    region: str | None = None,
 ) -> int:
-    async with _simulated(simulator) as runtime:
+    async with _simulated(simulator, region) as runtime:
         print(f"Calling {number} ...", flush=True)
         result = await runtime.dial(number, flow, **options)
     print_result(result)

@@ -64,18 +64,26 @@ from ._exceptions import (
     ServerError,
     Timeout,
 )
+from ._model import SpeechTiming
 from ._numbers import normalize_number
 from ._ratelimit import COUNTED_PATHS, HourlyLimiter, limiter_for_key
 from ._retry import RetryPolicy
 from ._wire import FieldError
 
-__all__ = ["DEFAULT_TIMEOUT", "KaphilaClient"]
+__all__ = ["DEFAULT_TIMEOUT", "KaphilaClient", "playback_timeout"]
 
 logger = logging.getLogger("kaphila_flow.client")
 R = TypeVar("R")
 
-#: Connect fast; read slowly: ``/voice`` answers only once the speech has been played.
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=10.0, pool=10.0)
+#: Connect fast. ``/voice`` and ``/play`` answer only once playback is over, so their
+#: read timeout is this one plus the playback's length (``playback_timeout``).
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
+#: How long speech takes (150 words a minute, as the simulator and the gather timer
+#: reckon), with a quarter more for voices that speak slower.
+SPEECH = SpeechTiming()
+SPEECH_ALLOWANCE = 1.25
+#: A stored sound file's length is unknown: room for one of up to 90 seconds.
+SOUND_FILE_SECONDS = 90.0
 USER_AGENT = "kaphila-flow/0.1.0"
 
 _ERRORS: dict[int, type[ApiError]] = {
@@ -106,6 +114,25 @@ def _placement(
         use_amd=use_amd,
         voice_name=voice_name,
         ring_timeout=ring_timeout,
+    )
+
+
+def playback_timeout(base: httpx.Timeout, command: Command[Any]) -> httpx.Timeout | None:
+    """``base`` with room for the playback a ``/voice`` or ``/play`` answers after.
+
+    ``/voice``: the text's length at 150 words a minute, plus a quarter; ``/play``:
+    ``SOUND_FILE_SECONDS``. ``None`` (the client's own timeout) for other commands.
+    """
+    if isinstance(command, Voice):
+        playing = SPEECH.duration(command.text) * SPEECH_ALLOWANCE
+    elif isinstance(command, Play):
+        playing = SOUND_FILE_SECONDS
+    else:
+        return None
+    if base.read is None:
+        return base
+    return httpx.Timeout(
+        connect=base.connect, read=base.read + playing, write=base.write, pool=base.pool
     )
 
 
@@ -191,8 +218,9 @@ class KaphilaClient:
     async def send(self, command: Command[R]) -> R:
         """POST a command and return its typed reply (the ``Transport`` interface)."""
         path = url_path(command)
+        timeout = playback_timeout(self._http.timeout, command)
         data = await self._request(
-            "POST", path, json_body=command.body(), repeatable=command.repeatable
+            "POST", path, json_body=command.body(), repeatable=command.repeatable, timeout=timeout
         )
         try:
             return command.parse_reply(data)
@@ -206,6 +234,7 @@ class KaphilaClient:
         *,
         json_body: Mapping[str, Any] | None = None,
         repeatable: bool = True,
+        timeout: httpx.Timeout | None = None,
     ) -> Mapping[str, Any]:
         """One request with the retry policy and the rate limiter applied."""
         attempt = 0
@@ -214,7 +243,7 @@ class KaphilaClient:
             if self.limiter is not None and path in COUNTED_PATHS:
                 await self.limiter.acquire()
             try:
-                return await self._once(method, path, json_body)
+                return await self._once(method, path, json_body, timeout)
             except KaphilaError as error:
                 if not self.retry.retryable(error, repeatable=repeatable):
                     raise
@@ -232,20 +261,31 @@ class KaphilaClient:
                 await anyio.sleep(delay)
 
     async def _once(
-        self, method: str, path: str, json_body: Mapping[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        json_body: Mapping[str, Any] | None,
+        timeout: httpx.Timeout | None = None,
     ) -> Mapping[str, Any]:
-        response = await self._raw(method, path, json_body=json_body)
+        response = await self._raw(method, path, json_body=json_body, timeout=timeout)
         data = self._decode(response, path)
         if response.status_code >= 400 or data.get("success") is False:
             raise self._error(response, path, data)
         return data
 
     async def _raw(
-        self, method: str, path: str, *, json_body: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         started = time.perf_counter()
         try:
-            response = await self._http.request(method, path, json=json_body)
+            response = await self._http.request(
+                method, path, json=json_body, timeout=timeout or httpx.USE_CLIENT_DEFAULT
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ConnectError(
                 f"could not connect to Kaphila for {path} ({type(exc).__name__})", endpoint=path

@@ -1,6 +1,8 @@
 """Contacts for a campaign: from an iterable or a CSV file with a ``number`` column.
 
-Each bad row gets its own message and the good rows still run.
+Each bad row gets its own message and the good rows still run. Numbers are read once,
+here (``default_region`` for national ones, ``strict`` for the numbering-plan check),
+and travel on as ``PhoneNumber`` values.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import ConfigurationError, InvalidNumber
-from ._numbers import normalize_number
+from ._numbers import check_region, normalize_number
 
 __all__ = ["Contact", "ContactProblem", "load_contacts", "load_do_not_call"]
 
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    number: str
+    number: str  # a PhoneNumber: Kaphila's form, read once
     data: Mapping[str, Any] = field(default_factory=dict)
     row: int = 0  # the CSV file's line (1 is the header), or the position in an iterable
 
@@ -61,8 +63,18 @@ def _rows(source: str | Path | Iterable[Any]) -> tuple[list[tuple[int, Mapping[s
     return out, "contacts"
 
 
-def load_contacts(source: str | Path | Iterable[Any]) -> tuple[list[Contact], list[ContactProblem]]:
-    """The valid contacts, in order, and a problem for every row that cannot be called."""
+def load_contacts(
+    source: str | Path | Iterable[Any],
+    *,
+    default_region: str | None = None,
+    strict: bool = False,
+) -> tuple[list[Contact], list[ContactProblem]]:
+    """The valid contacts, in order, and a problem for every row that cannot be called.
+
+    ``default_region`` reads national numbers (``(608) 927-0862`` with ``"US"``);
+    ``strict`` refuses numbers not in use in their country's numbering plan.
+    """
+    region = check_region(default_region)
     rows, name = _rows(source)
     contacts: list[Contact] = []
     problems: list[ContactProblem] = []
@@ -76,7 +88,9 @@ def load_contacts(source: str | Path | Iterable[Any]) -> tuple[list[Contact], li
             problems.append(ContactProblem(row, "no number"))
             continue
         try:
-            number = normalize_number(str(raw))
+            number = normalize_number(
+                raw if isinstance(raw, str) else str(raw), default_region=region, strict=strict
+            )
         except InvalidNumber as exc:
             problems.append(ContactProblem(row, str(exc)))
             continue
@@ -91,8 +105,11 @@ def load_contacts(source: str | Path | Iterable[Any]) -> tuple[list[Contact], li
     return contacts, problems
 
 
-def load_do_not_call(source: str | Path | Iterable[str]) -> frozenset[str]:
+def load_do_not_call(
+    source: str | Path | Iterable[str], *, default_region: str | None = None
+) -> frozenset[str]:
     """Numbers never to call: a file of one number a line (``#`` comments), or numbers."""
+    region = check_region(default_region)
     if isinstance(source, str | Path):
         try:
             lines = Path(source).read_text(encoding="utf-8").splitlines()
@@ -106,7 +123,7 @@ def load_do_not_call(source: str | Path | Iterable[str]) -> frozenset[str]:
         if not text or text.lower() == "number":
             continue
         try:
-            numbers.add(normalize_number(text))
+            numbers.add(normalize_number(text, default_region=region))
         except InvalidNumber as exc:
             raise ConfigurationError(f"do-not-call list, line {index}: {exc}") from None
     return frozenset(numbers)

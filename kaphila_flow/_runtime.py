@@ -38,7 +38,7 @@ from ._deadlines import Deadlines
 from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
 from ._intake import IntakeReply, receive_webhook
 from ._interrupt import drive
-from ._numbers import normalize_number
+from ._numbers import check_region, normalize_number
 from ._reconcile import answer_was_lost, find_placed_call
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
@@ -211,10 +211,15 @@ class Runtime:
         store: CallStore | str | Path | None = None,
         apology: str | None = None,
         start_time: float | None = None,
+        default_region: str | None = None,
     ) -> None:
         self.transport = transport
         self.webhook_url = webhook_url.rstrip("/") if webhook_url else None
-        self.caller_id = normalize_number(caller_id) if caller_id else None
+        #: Where numbers written without a country code are (``"US"``); see normalize_number.
+        self.default_region = check_region(default_region)
+        self.caller_id = (
+            normalize_number(caller_id, default_region=self.default_region) if caller_id else None
+        )
         self.voice_name = voice_name
         if clock is not None:
             warnings.warn(
@@ -270,6 +275,7 @@ class Runtime:
         options.setdefault("caller_id", settings.caller_id)
         options.setdefault("voice_name", settings.voice_name)
         options.setdefault("gather_grace", settings.gather_grace)
+        options.setdefault("default_region", settings.default_region)
         return cls(client, owns_transport=True, **options)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -459,8 +465,12 @@ class Runtime:
                     "(on_machine turns it on)"
                 )
             use_amd = True
-        target = normalize_number(number)
-        from_number = normalize_number(caller_id) if caller_id else self.caller_id
+        target = normalize_number(number, default_region=self.default_region)
+        from_number = (
+            normalize_number(caller_id, default_region=self.default_region)
+            if caller_id
+            else self.caller_id
+        )
         ref = secrets.token_hex(8)
         session = CallSession(
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time

@@ -24,6 +24,11 @@ DEMO_NUMBER = "16089270862"
 def _common_dial_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caller-id", help="whitelisted caller id (KAPHILA_CALLER_ID)")
     parser.add_argument(
+        "--default-region",
+        metavar="REGION",
+        help="where numbers without a country code are, e.g. US (KAPHILA_DEFAULT_REGION)",
+    )
+    parser.add_argument(
         "--use-amd", action="store_true", help="ask Kaphila for answering machine detection"
     )
     parser.add_argument(
@@ -68,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dial = commands.add_parser("dial", help="call a number and run a flow on the call")
     dial.add_argument("target", help="MODULE_OR_FILE:FLOW, e.g. examples/ivr_menu.py:flow")
-    dial.add_argument("number", help="the number to call, e.g. 16089270862 or '+1 608 927 0862'")
+    dial.add_argument(
+        "number",
+        help="the number to call, e.g. 16089270862 or '+1 608 927 0862' "
+        "('(608) 927-0862' with --default-region US)",
+    )
     how = dial.add_mutually_exclusive_group()
     how.add_argument("--simulate", action="store_true", help="against a simulator on loopback")
     how.add_argument(
@@ -99,7 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "contacts", help="CSV file with a 'number' column (other columns reach call.data)"
     )
     run.add_argument("--concurrency", type=int, default=5, help="calls live at once (default 5)")
-    run.add_argument("--calls-per-hour", type=int, default=None, help="placements per hour")
+    run.add_argument(
+        "--calls-per-hour",
+        type=int,
+        default=None,
+        help="placements per hour, spaced evenly (60: one a minute)",
+    )
     run.add_argument("--results", help="write one row per contact: .csv or .jsonl")
     run.add_argument(
         "--journal",
@@ -107,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite journal, to resume without calling anyone twice",
     )
     run.add_argument("--do-not-call", help="file of numbers never to call")
+    run.add_argument(
+        "--strict-numbers",
+        action="store_true",
+        help="also refuse numbers not in use in their country's numbering plan",
+    )
     run.add_argument("--sensitive", action="append", help="result field to mask (repeatable)")
     run.add_argument(
         "--any-time", action="store_true", help="ignore calling hours (08:00-21:00 local)"

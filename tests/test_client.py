@@ -374,3 +374,26 @@ def test_plain_http_only_to_loopback() -> None:
         KaphilaClient("  ")
     with pytest.raises(ConfigurationError, match="http"):
         KaphilaClient(KEY, base_url="kaphila.com")
+
+
+async def test_voice_waits_as_long_as_the_text_takes_to_speak() -> None:
+    """``/voice`` answers after playback: its read timeout grows with the text."""
+    client, seen = client_for(ok({"message": "TTS played successfully"}))
+    long_text = " ".join(["word"] * 1000)  # 400 s at 150 words a minute
+    async with client:
+        await client.voice("1.1", "Hello.")
+        await client.voice("1.1", long_text)
+        await client.gather("1.1", "Press 1.")
+        await client.play("1.1", "custom/welcome")
+    short, long, gather, play = (r.extensions["timeout"]["read"] for r in seen.requests)
+    assert long >= 400  # no fixed ceiling cuts a long message short
+    assert long - short >= 400 - 1
+    assert short < 60  # and a short one does not wait minutes for a dead line
+    assert gather < short  # other requests keep the client's own timeout
+    assert play > gather  # a sound file's length is unknown: room for one
+    patient = KaphilaClient(
+        KEY, transport=httpx.MockTransport(seen), retry=NO_RETRIES, rate_limit=None, timeout=5.0
+    )
+    async with patient:
+        await patient.voice("1.1", long_text)
+    assert seen.requests[-1].extensions["timeout"]["read"] >= 405

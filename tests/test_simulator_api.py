@@ -116,6 +116,28 @@ def test_quick_start_voice_gather_forward_hangup(sim: SimulatorThread, api: http
     assert again.status_code == 404 and again.json()["success"] is False
 
 
+def test_the_quick_start_example_numbers_are_accepted() -> None:
+    """``19876543210`` is 11 digits without +, exactly the documented form."""
+    simulator = Simulator(
+        accounts={KEY: Account(caller_ids=("19876543210",))},
+        default_callee=Callee(answer="human", answer_after=0.1),
+        speed=200,
+    )
+    with (
+        SimulatorThread(simulator) as sim,
+        httpx.Client(base_url=sim.base_url, headers=AUTH, timeout=10) as api,
+    ):
+        placed = api.post("/makecall", json={"number": "19876543210", "callerId": "19876543210"})
+        assert placed.status_code == 200, placed.text
+        call_id = placed.json()["callId"]
+        wait_answered(sim, call_id)
+        forward = api.post("/forwardcall", json={"callId": call_id, "forwardNumber": "19876543210"})
+        assert forward.status_code == 200, forward.text
+        assert forward.json()["message"] == "Call forwarded to 19876543210"
+        refused = api.post("/forwardcall", json={"callId": call_id, "forwardNumber": "+1 608"})
+        assert refused.status_code == 400 and "10-15 digits" in refused.json()["error"]
+
+
 def test_comment_laden_quick_start_body_is_a_400(api: httpx.Client) -> None:
     answer = api.post("/makecall", content=COMMENTED)
     assert answer.status_code == 400
@@ -138,8 +160,11 @@ def test_auth(sim: SimulatorThread, headers: dict[str, str], status: int, needle
     [
         ({"number": "+16089270862"}, "10-15 digits without +"),
         ({"number": "123"}, "10-15 digits"),
-        ({"number": "19876543210"}, "not a valid phone number"),
+        ({"number": "608927086"}, "10-15 digits without +"),
+        ({"number": "(608) 927-0862"}, "10-15 digits without +"),
         ({"number": "16089270862", "callerId": "16085550199"}, "not whitelisted"),
+        # The quick-start's own caller id is a well-formed number, just not on this account.
+        ({"number": "16089270862", "callerId": "19876543210"}, "not whitelisted"),
         ({}, "missing field 'number'"),
         ({"number": 16089270862}, "'number' must be"),
         ({"number": "16089270862", "useAmd": "yes"}, "'useAmd' must be"),

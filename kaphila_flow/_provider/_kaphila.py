@@ -38,7 +38,7 @@ from .._commands import (
 )
 from .._exceptions import AuthenticationError, BadRequest, CallNotFound
 from .._model import KEYS, CallModel, Phase, Playback, SpeechTiming, iso_timestamp
-from .._numbers import normalize_number
+from .._numbers import normalize_number, provider_number
 from ._accounts import Account, AccountState
 from ._faults import Faults
 
@@ -209,7 +209,11 @@ class Provider:
         if caller_id is not None:
             caller_id = self._number(caller_id, "callerId")
             if caller_id not in account.account.caller_ids:
-                raise BadRequest(f"callerId {caller_id} is not whitelisted for this account")
+                listed = ", ".join(account.account.caller_ids) or "none"
+                raise BadRequest(
+                    f"callerId {caller_id} is not whitelisted for this account "
+                    f"(whitelisted: {listed})"
+                )
         if not 1 <= command.ring_timeout <= 300:
             raise BadRequest("ringTimeout must be between 1 and 300 seconds")
         account.require_credits()
@@ -249,13 +253,8 @@ class Provider:
 
     @staticmethod
     def _number(value: str, field: str) -> str:
-        """Kaphila's own rule (10-15 digits, no +), then a real validity check."""
-        if not value.isdigit() or not 10 <= len(value) <= 15:
-            raise BadRequest(f"Invalid {field}: use 10-15 digits without + (e.g. 16089270862)")
-        try:
-            return normalize_number(value)
-        except ValueError:
-            raise BadRequest(f"Invalid {field}: {value} is not a valid phone number") from None
+        """Kaphila's own rule: 10-15 digits, no ``+`` (``BadRequest`` otherwise)."""
+        return provider_number(value, field)
 
     def _live(self, call_id: str) -> ProviderCall:
         call = self.calls.get(call_id)

@@ -209,7 +209,8 @@ class FakeKaphila:
         if callee is None:
             how = normalize_answer(answer, where="answer")
             callee = Callee(answer=how, answer_after=0.0)
-        self.provider.expect_call(number, callee)
+        region = self.runtime.default_region
+        self.provider.expect_call(normalize_number(number, default_region=region), callee)
         handle = await self.runtime.start(number, flow, **dial_options)
         handle.add_done_callback(lambda _handle: self._change())
         handle.add_wait_callback(self._change)
