@@ -1,4 +1,9 @@
-"""Campaigns against the simulator: statuses, pacing, calling hours, resuming."""
+"""Campaigns against the simulator: statuses, pacing, calling hours, resuming.
+
+The campaigns run against the simulator in process (the real client and receiver over
+ASGI) in virtual time: a thousand contacts with retries half an hour apart take
+seconds, and no result depends on how fast the machine is.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,16 @@ from typing import Any
 import anyio
 import pytest
 
-from kaphila_flow import Runtime, ScaledClock
 from kaphila_flow._campaign import Campaign, RetryRules
-from kaphila_flow._client import KaphilaClient
 from kaphila_flow._contacts import load_contacts, load_do_not_call
 from kaphila_flow._hours import CallingHours
 from kaphila_flow._journal import Journal
-from kaphila_flow._retry import RetryPolicy
-from kaphila_flow.simulator import Account, Callee, KeyStep, Simulator, SimulatorThread
-from kaphila_flow.testing import FakeKaphila
+from kaphila_flow.simulator import Account, Callee, KeyStep
+from kaphila_flow.testing import FakeKaphila, InProcessKaphila
 
 from .examples_loader import load_example
-from .simulator_process import simulator_process
 
 pytestmark = [pytest.mark.anyio]
-SPEED = 100.0
-BIG_SPEED = 20.0  # a thousand calls share two cores: keep deadlines wide in real time
 FAST_RETRIES = RetryRules(no_answer_delay=60, provider_error_delay=60, interrupted_delay=60)
 reminder = load_example("appointment_reminder")
 
@@ -53,76 +52,59 @@ def mixed_contacts(count: int) -> tuple[list[dict[str, str]], dict[str, Callee],
             callees[number] = Callee(answer="machine", answer_after=0.5)
             expected[number] = "voicemail"
         else:
-            callees[number] = Callee(answer="never")
+            callees[number] = Callee(answer="no-answer")
             expected[number] = "no-answer"
     return contacts, callees, expected
 
 
 async def run_campaign(
-    sim: Any,
+    kaphila: InProcessKaphila,
     contacts: Any,
     *,
     stop_after: int | None = None,
-    speed: float = SPEED,
     flow: Any = reminder.flow,
     **options: Any,
 ) -> tuple[Campaign, Any]:
-    client = KaphilaClient(
-        "ak_campaign", base_url=sim.base_url, retry=RetryPolicy(backoff=0.01), rate_limit=None
-    )
-    # The runtime keeps the simulator's pace; its grace periods stay wide enough for
-    # real HTTP latency under load.
-    runtime = Runtime(
-        client, owns_transport=True, clock=ScaledClock(speed), gather_grace=60.0, ring_grace=60.0
-    )
-    async with runtime, anyio.create_task_group() as tg:
-        await tg.start(runtime.serve, "127.0.0.1:0")
-        options.setdefault("calling_hours", CallingHours.always())
-        options.setdefault("retries", FAST_RETRIES)
-        enough = anyio.Event()
+    options.setdefault("calling_hours", CallingHours.always())
+    options.setdefault("retries", FAST_RETRIES)
+    enough = anyio.Event()
 
-        def watch(progress: Any) -> None:
-            if stop_after is not None and progress.done >= stop_after:
-                enough.set()
+    def watch(progress: Any) -> None:
+        if stop_after is not None and progress.done >= stop_after:
+            enough.set()
 
-        campaign = Campaign(
-            runtime,
-            flow,
-            contacts,
-            dial_options=dict(reminder.DIAL_OPTIONS),
-            on_progress=watch,
-            **options,
-        )
-        summary = None
-        if stop_after is None:
-            summary = await campaign.run()
-        else:
-            with anyio.move_on_after(60):
-                async with anyio.create_task_group() as inner:
-                    inner.start_soon(campaign.run)
-                    await enough.wait()
-                    inner.cancel_scope.cancel()  # stopped in the middle
-        tg.cancel_scope.cancel()
+    campaign = Campaign(
+        kaphila.runtime,
+        flow,
+        contacts,
+        dial_options=dict(reminder.DIAL_OPTIONS),
+        on_progress=watch,
+        **options,
+    )
+    summary = None
+    if stop_after is None:
+        summary = await campaign.run()
+    else:
+        async with anyio.create_task_group() as inner:
+            inner.start_soon(campaign.run)
+            await enough.wait()
+            inner.cancel_scope.cancel()  # stopped in the middle
     return campaign, summary
 
 
-def simulator_for(callees: dict[str, Callee], speed: float = SPEED) -> Simulator:
-    return Simulator(
-        accounts={"ak_campaign": Account(credits=100_000, rate_limit=1_000_000)},
-        callees=callees,
-        speed=speed,
+def in_process(callees: dict[str, Callee], **options: Any) -> InProcessKaphila:
+    return InProcessKaphila(
+        callees=callees, account=Account(credits=100_000, rate_limit=1_000_000), **options
     )
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # 30 s; the smaller campaigns run on both
 async def test_a_thousand_contacts(tmp_path: Path) -> None:
     contacts, callees, expected = mixed_contacts(1000)
-    with simulator_process(callees, tmp_path, speed=BIG_SPEED) as sim:
+    async with in_process(callees) as kaphila:
         campaign, summary = await run_campaign(
-            sim, contacts, speed=BIG_SPEED, concurrency=40, journal=tmp_path / "j.sqlite3"
+            kaphila, contacts, concurrency=40, journal=tmp_path / "j.sqlite3"
         )
-        calls = sim.calls()
+        calls = list(kaphila.simulator.provider.snapshots())
     assert summary is not None
     final = {s.contact.number: s.final_status for s in summary.states}
     assert Counter(final.values()) == Counter(expected.values())
@@ -144,20 +126,19 @@ async def test_a_thousand_contacts(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.integration
 async def test_stopped_in_the_middle_and_resumed_calls_no_one_twice(tmp_path: Path) -> None:
     contacts, callees, expected = mixed_contacts(120)
     journal = tmp_path / "journal.sqlite3"
-    simulator = simulator_for(callees)
-    with SimulatorThread(simulator) as sim:
-        await run_campaign(sim, contacts, concurrency=10, journal=journal, stop_after=40)
+    async with in_process(callees) as kaphila:
+        simulator = kaphila.simulator
+        await run_campaign(kaphila, contacts, concurrency=10, journal=journal, stop_after=40)
         done_first = {
             s.contact.number
             for s in Journal(journal).load(load_contacts(contacts)[0])
             if s.state == "done"
         }
         assert 40 <= len(done_first) < len(expected)
-        _, summary = await run_campaign(sim, contacts, concurrency=10, journal=journal)
+        _, summary = await run_campaign(kaphila, contacts, concurrency=10, journal=journal)
     assert summary is not None
     completed_first = {n for n in done_first if expected.get(n) in ("completed", "voicemail")}
     dialled = Counter(body["number"] for path, body in simulator.requests if path == "/makecall")
@@ -176,7 +157,6 @@ async def test_stopped_in_the_middle_and_resumed_calls_no_one_twice(tmp_path: Pa
     assert left == [], "no call left live (forwarded calls were handed over)"
 
 
-@pytest.mark.integration
 async def test_do_not_call_pacing_and_results(tmp_path: Path) -> None:
     contacts = [
         {"number": "+1 608 555 0001", "name": "Ada", "appointment": "at 10"},
@@ -188,10 +168,10 @@ async def test_do_not_call_pacing_and_results(tmp_path: Path) -> None:
     callees = {
         c["number"].replace(" ", "").lstrip("+"): Callee(keys=(KeyStep("1"),)) for c in contacts
     }
-    simulator = simulator_for(callees)
-    with SimulatorThread(simulator) as sim:
+    async with in_process(callees) as kaphila:
+        simulator = kaphila.simulator
         campaign, summary = await run_campaign(
-            sim, contacts, concurrency=3, calls_per_hour=2, do_not_call=dnc, sensitive_fields=()
+            kaphila, contacts, concurrency=3, calls_per_hour=2, do_not_call=dnc, sensitive_fields=()
         )
     assert summary is not None
     assert {s.contact.number: s.final_status for s in summary.states} == {
@@ -234,44 +214,13 @@ async def test_calls_per_hour_spaces_placements_evenly() -> None:
             calls_per_hour=4,
             calling_hours=CallingHours.always(),
         )
-        finished = anyio.Event()
-
-        async def run() -> None:
-            summary = await campaign.run()
-            assert summary.by_status["completed"] == 5
-            finished.set()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run)
-            for _ in range(200):  # 200 steps of a minute: far more than the hour it needs
-                if finished.is_set():
-                    break
-                await kaphila.advance_to(kaphila.clock.now() + 60)
-            assert finished.is_set(), "the campaign did not finish"
+        summary = await campaign.run()
+    assert summary.by_status["completed"] == 5
     placed = sorted(model.created_at for model in kaphila.models.values())
     gaps = [later - earlier for earlier, later in pairwise(placed)]
     assert len(placed) == 5
-    # Each placement waits for its turn; the clock moves a minute at a time.
-    assert all(900 <= gap <= 900 + 60 for gap in gaps), gaps
-
-
-@pytest.mark.integration
-async def test_calls_per_hour_paces_placement() -> None:
-    async def hello(call: Any) -> str:
-        await call.say("Hi.")
-        return "said"
-
-    contacts = ["+1 608 555 0001", "+1 608 555 0002", "+1 608 555 0003"]
-    simulator = simulator_for({}, speed=2000)
-    with SimulatorThread(simulator) as sim:
-        _, summary = await run_campaign(
-            sim, contacts, flow=hello, concurrency=3, calls_per_hour=2, speed=2000
-        )
-    assert summary is not None and summary.by_status["completed"] == 3
-    created = sorted(c.model.created_at for c in simulator.calls.values())
-    gaps = [later - earlier for earlier, later in pairwise(created)]
-    # 1800 s apart; loose, as real HTTP at 2000x turns milliseconds into seconds.
-    assert all(gap >= 1800 * 0.5 for gap in gaps), gaps
+    # Each placement waits for its turn, to the millisecond in virtual time.
+    assert all(abs(gap - 900) < 0.01 for gap in gaps), gaps
 
 
 def test_sensitive_values_are_masked_in_results() -> None:
@@ -427,17 +376,13 @@ def test_campaign_command(tmp_path: Path) -> None:
     assert ",voicemail," in rows[3] or "voicemail" in rows[3]
 
 
-@pytest.mark.integration
 async def test_provider_failures_are_retried_later_then_given_up() -> None:
     from kaphila_flow.simulator import Faults
 
-    simulator = Simulator(
-        accounts={"ak_campaign": Account(credits=100, rate_limit=1_000_000)},
-        speed=SPEED,
-        faults=Faults(api_error=1.0, api_error_status=500, paths=frozenset({"/makecall"})),
-    )
-    with SimulatorThread(simulator) as sim:
-        _, summary = await run_campaign(sim, ["+1 608 555 0001"], concurrency=1)
+    refusing = Faults(api_error=1.0, api_error_status=500, paths=frozenset({"/makecall"}))
+    async with in_process({}, faults=refusing) as kaphila:
+        simulator = kaphila.simulator
+        _, summary = await run_campaign(kaphila, ["+1 608 555 0001"], concurrency=1)
     assert summary is not None
     state = summary.states[0]
     # Each 500 is looked into (GET /calls finds no call), then retried later.
@@ -447,27 +392,24 @@ async def test_provider_failures_are_retried_later_then_given_up() -> None:
     assert dialled == []  # refused before any work every time
 
 
-@pytest.mark.integration
 async def test_a_closed_window_waits_for_the_opening() -> None:
-    from datetime import timedelta
+    from datetime import time
     from zoneinfo import ZoneInfo
 
     async def hello(call: Any) -> str:
         await call.say("Hi.")
         return "said"
 
-    speed = 2000.0
-    simulator = simulator_for({}, speed=speed)
     chicago = ZoneInfo("America/Chicago")
-    now_local = datetime.now(chicago)
-    opening = (now_local + timedelta(minutes=40)).replace(second=0, microsecond=0)
-    if opening.date() != now_local.date() or opening.hour >= 23:
-        pytest.skip("too close to midnight in Chicago for a same-day window")
-    hours = CallingHours(start=opening.time(), end=(opening + timedelta(minutes=30)).time())
-    with SimulatorThread(simulator) as sim:
+    # 07:00 in Chicago on a June morning; the window opens at 08:00 and closes at 08:30.
+    seven = datetime(2026, 6, 1, 7, 0, tzinfo=chicago).timestamp()
+    hours = CallingHours(start=time(8, 0), end=time(8, 30))
+    async with in_process({}, start_time=seven) as kaphila:
         _, summary = await run_campaign(
-            sim, ["+1 608 927 0862"], flow=hello, speed=speed, calling_hours=hours
+            kaphila, ["+1 608 927 0862"], flow=hello, calling_hours=hours
         )
+        finished_at = kaphila.runtime.wall_time()
     assert summary is not None and summary.states[0].final_status == "completed"
-    placed = next(iter(simulator.calls.values())).model.created_at
-    assert datetime.fromtimestamp(placed, chicago) >= opening - timedelta(seconds=5)
+    # Placed, answered and over within the window, not before it opened.
+    finished = datetime.fromtimestamp(finished_at, chicago)
+    assert finished.hour == 8 and finished.minute < 30

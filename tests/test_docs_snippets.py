@@ -4,7 +4,8 @@ A fence whose preceding line (blank lines aside) is ``<!-- fragment -->`` is a f
 a piece of a flow or of a deployment (``await call.menu(...)``, a real account) that is
 only compiled. Every other snippet is runnable: the runnable snippets of one page are
 executed in order in one namespace, as a reader pastes them one after another, on
-asyncio and on trio (``anyio.run`` in a snippet runs on the backend under test). Then
+asyncio and on trio (``anyio.run`` in a snippet runs on the backend under test, on a loop that can
+jump in virtual time). Then
 each ``test_*`` function the page defines is run, with the ``kaphila`` fixture if it
 asks for it. Snippets that need a server use the simulator in-process.
 """
@@ -27,13 +28,14 @@ import anyio
 import pytest
 
 from kaphila_flow import CallStatus
-from kaphila_flow.testing import FakeKaphila
+from kaphila_flow.testing import FakeKaphila, virtual_time_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FRAGMENT = "<!-- fragment -->"
-#: Real seconds any one snippet or test may take before the run is called stuck.
-PATIENCE = 60
+#: Seconds (virtual, where a fake or the in-process simulator runs) any one snippet or
+#: test may take before the run is called stuck.
+PATIENCE = 86_400
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,14 @@ def _guarded_run(real_run: Callable[..., Any], backend: str) -> Callable[..., An
 
     def run(func: Callable[..., Any], *args: Any, **options: Any) -> Any:
         assert "backend" not in options, "a snippet should not choose its own backend"
+        options.pop("backend_options", None)  # the backend under test brings its own
 
         async def guarded() -> Any:
             with anyio.fail_after(PATIENCE):
                 return await func(*args)
 
-        return real_run(guarded, backend=backend, **options)
+        name, backend_options = virtual_time_backend(backend)
+        return real_run(guarded, backend=name, backend_options=backend_options, **options)
 
     return run
 
@@ -156,9 +160,10 @@ def test_runnable_snippets_run(
         for name, value in namespace.items()
         if name.startswith("test_") and inspect.isfunction(value)
     }
+    name_, backend_options = virtual_time_backend(backend)
     for name, test in tests.items():
         try:
-            real_run(partial(_run_test, test), backend=backend)
+            real_run(partial(_run_test, test), backend=name_, backend_options=backend_options)
         except Exception as exc:
             raise AssertionError(f"{name} from {page.name} failed: {exc!r}") from exc
 

@@ -25,7 +25,12 @@ from kaphila_flow import (
 )
 from kaphila_flow._client import KaphilaClient
 from kaphila_flow._retry import NO_RETRIES
-from kaphila_flow.simulator import Account, Simulator, load_simulator, simulator_from_mapping
+from kaphila_flow.simulator import (
+    Account,
+    Provider,
+    load_simulator,
+    simulator_from_mapping,
+)
 from kaphila_flow.testing import FakeKaphila
 
 #: The provider's own example caller id and forward number: 11 digits, no +, as documented.
@@ -273,18 +278,21 @@ async def test_campaign_contacts_use_the_default_region() -> None:
 def test_the_simulator_applies_the_providers_rule() -> None:
     from kaphila_flow._commands import ForwardCall, MakeCall
 
-    # Over HTTP, with the quick-start's own bodies: tests/test_simulator_api.py.
-    simulator = Simulator(accounts={"ak": Account(caller_ids=("16085550100",))})
-    account = simulator.authenticate("ak")
-    reply = simulator.make_call(account, MakeCall(PROVIDER_EXAMPLE))
+    # The provider model both hosts share, at a time of our choosing. Over HTTP, with
+    # the quick-start's own bodies: tests/test_simulator_api.py.
+    provider = Provider(accounts={"ak": Account(caller_ids=("16085550100",))})
+    account = provider.authenticate("ak")
+    reply = provider.handle(account, MakeCall(PROVIDER_EXAMPLE), 0.0)
     assert reply.status == "ringing"
+    provider.answer_call(reply.call_id, 1.0)
+    provider.advance(1.0)
     with pytest.raises(BadRequest, match="forwardNumber"):
-        simulator.forward(ForwardCall(reply.call_id, "+1 608 927 0862"))
+        provider.handle(account, ForwardCall(reply.call_id, "+1 608 927 0862"), 2.0)
     with pytest.raises(BadRequest, match=r"not whitelisted.*16085550100"):
-        simulator.make_call(account, MakeCall("16089270862", caller_id=PROVIDER_EXAMPLE))
+        provider.handle(account, MakeCall("16089270862", caller_id=PROVIDER_EXAMPLE), 2.0)
     for bad in ("+16089270862", "6089270", "(608) 927-0862"):
         with pytest.raises(BadRequest, match="10-15 digits without \\+"):
-            simulator.make_call(account, MakeCall(bad))
+            provider.handle(account, MakeCall(bad), 2.0)
     configured = simulator_from_mapping(
         {"accounts": {"ak": {"caller_ids": [PROVIDER_EXAMPLE]}}, "callees": {PROVIDER_EXAMPLE: {}}}
     )

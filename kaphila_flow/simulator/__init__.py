@@ -9,7 +9,7 @@ or in Python (e.g. in tests, from asyncio or trio code):
 """
 
 from .._callees import Callee, KeyStep
-from .._provider import Account, Faults
+from .._provider import Account, Faults, Provider
 from ._book import load_simulator, simulator_from_mapping
 from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, Simulator
 from ._http import create_app
@@ -24,6 +24,7 @@ __all__ = [
     "Callee",
     "Faults",
     "KeyStep",
+    "Provider",
     "Simulator",
     "SimulatorThread",
     "create_app",

@@ -95,7 +95,8 @@ class FakeKaphila:
         #: Whether the loop's clock jumps while the fake is open (where it can).
         self.virtual_time = virtual_time
         if account is None:
-            whitelist = (normalize_number(caller_id),) if caller_id else ()
+            region = runtime_options.get("default_region")
+            whitelist = (normalize_number(caller_id, default_region=region),) if caller_id else ()
             account = Account(credits=10**9, rate_limit=10**9, caller_ids=whitelist)
         self.provider = Provider(
             accounts={DEFAULT_KEY: account},
