@@ -379,6 +379,7 @@ class Campaign:
             if s.state == "done" and s.final_status not in ("completed", "hung-up", "voicemail")
         )
         progress.now = self._now()
+        self.runtime.metrics.campaign(progress)
         if self.on_progress is not None:
             self.on_progress(progress)
 

@@ -4,6 +4,10 @@ Each call's ``webhookUrl`` is ``<public base>/<token>``, the token an unguessabl
 per-call secret (see ``Runtime.session_for_token``). The receiver answers at once: the
 flow's work happens after the acknowledgement, so a slow flow never makes the provider
 give up and retry. Bad input gets a 4xx with a JSON error, never a 5xx.
+
+Beside the webhooks: ``GET /healthz`` and ``GET /metrics`` (the runtime's Prometheus
+metrics). Every refused webhook is counted (``rejected`` or ``invalid``); the others
+are counted by ``Runtime.dispatch``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from ._events import parse_event
 from ._exceptions import InvalidEvent, WebhookRejected
+from ._metrics import CONTENT_TYPE
 from ._session import Delivery
 from ._signing import WebhookSigner
 
@@ -62,16 +67,20 @@ def create_receiver(
 
     @app.post(prefix)
     async def webhook_without_token() -> Response:
-        return _error(403, "missing webhook token")
+        return _refuse(runtime, 403, "missing webhook token")
 
     @app.get("/healthz")
     async def healthz() -> Response:
         return _ok({"status": "ok", "live_calls": runtime.live_calls})
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(runtime.metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE)
+
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return _error(413, f"webhook body over {max_body_bytes} bytes")
+            return _refuse(runtime, 413, f"webhook body over {max_body_bytes} bytes")
         return _error(exc.code or 400, exc.description or exc.name)
 
     @app.errorhandler(Exception)
@@ -82,34 +91,40 @@ def create_receiver(
     return app
 
 
+def _refuse(runtime: Runtime, status: int, message: str) -> Response:
+    """A webhook refused before dispatch: counted, then answered."""
+    runtime.metrics.webhook("rejected" if status in (401, 403) else "invalid")
+    return _error(status, message)
+
+
 async def _receive(
     runtime: Runtime, token: str, limit: int, signer: WebhookSigner | None
 ) -> Response:
     session = runtime.session_for_token(token)
     late = session is None and runtime.finished_token(token)
     if session is None and not late:
-        return _error(403, "unknown or wrong webhook token")
+        return _refuse(runtime, 403, "unknown or wrong webhook token")
     content_type = (request.mimetype or "").lower()
     if content_type and content_type not in _JSON_TYPES:
-        return _error(415, f"webhook bodies must be JSON, not {content_type}")
+        return _refuse(runtime, 415, f"webhook bodies must be JSON, not {content_type}")
     body = await request.get_data(cache=False)
     if len(body) > limit:
-        return _error(413, f"webhook body over {limit} bytes")
+        return _refuse(runtime, 413, f"webhook body over {limit} bytes")
     if signer is not None:
         try:
             headers = {k.lower(): v for k, v in request.headers.items()}
             signer.verify(headers, body if isinstance(body, bytes) else body.encode(), time.time())
         except WebhookRejected as rejected:
-            return _error(rejected.status_code, rejected.reason)
+            return _refuse(runtime, rejected.status_code, rejected.reason)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
         reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
-        return _error(400, f"webhook body is {reason}")
+        return _refuse(runtime, 400, f"webhook body is {reason}")
     try:
         event = parse_event(payload)
     except InvalidEvent as exc:
-        return _error(400, str(exc))
+        return _refuse(runtime, 400, str(exc))
     delivery = runtime.dispatch(event, token=token)
     if delivery is Delivery.REJECTED:
         return _error(403, "unknown or wrong webhook token")

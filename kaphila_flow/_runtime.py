@@ -30,13 +30,17 @@ from ._call import Call
 from ._clock import Clock, SystemClock
 from ._commands import Command, Hangup, MakeCall, Voice
 from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
+from ._instruments import Instruments
 from ._interrupt import drive
+from ._logging import call_fields
+from ._metrics import Metrics
 from ._numbers import normalize_number
 from ._reconcile import answer_was_lost, find_placed_call
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
 from ._store import CallStore, SqliteCallStore, StoredCall
+from ._tracing import TracerProvider
 from ._transport import Transport
 
 __all__ = ["CallHandle", "DeadLetter", "Flow", "Runtime"]
@@ -144,8 +148,13 @@ class Runtime:
         webhook_secrets: Sequence[str] | None = None,
         store: CallStore | str | Path | None = None,
         apology: str | None = None,
+        metrics: Metrics | None = None,
+        tracing: bool | TracerProvider = False,
     ) -> None:
         self.transport = transport
+        self._instruments = Instruments(transport, metrics, tracing)
+        #: Prometheus metrics of this runtime and its client, served at ``/metrics``.
+        self.metrics = self._instruments.metrics
         self.webhook_url = webhook_url.rstrip("/") if webhook_url else None
         self.caller_id = normalize_number(caller_id) if caller_id else None
         self.voice_name = voice_name
@@ -313,7 +322,11 @@ class Runtime:
         with anyio.move_on_after(grace):
             await self._idle.wait()
         for session in list(self._by_ref.values()):
-            logger.warning("call %s: shutting down, hanging up", session.call_id or "(placing)")
+            logger.warning(
+                "call %s: shutting down, hanging up",
+                session.call_id or "(placing)",
+                extra=call_fields(session.call_id),
+            )
             session.shut_down = True
             session.mark_ended(None, reason="runtime shut down")
         if self._by_ref:
@@ -334,9 +347,20 @@ class Runtime:
             except CallNotFound:
                 error = CallEnded(stored.call_id, "left live by a previous run; already over")
             except KaphilaError as exc:
-                logger.error("call %s: could not hang up after restart: %s", stored.call_id, exc)
+                logger.error(
+                    "call %s: could not hang up after restart: %s",
+                    stored.call_id,
+                    exc,
+                    extra=call_fields(stored.call_id),
+                )
             self.store.remove(stored.call_id)
-            logger.warning("call %s to %s: %s", stored.call_id, stored.number, error.reason)
+            logger.warning(
+                "call %s to %s: %s",
+                stored.call_id,
+                stored.number,
+                error.reason,
+                extra=call_fields(stored.call_id),
+            )
             self.recovered.append(
                 build_result(
                     call_id=stored.call_id,
@@ -423,6 +447,9 @@ class Runtime:
         ``token`` is the per-call secret from the webhook URL; when given, the event
         must belong to that call.
         """
+        return self._instruments.webhook(event, self._dispatch(event, token))
+
+    def _dispatch(self, event: ev.Event, token: str | None) -> Delivery:
         if token is not None:
             session = self.session_for_token(token)
             if session is None:
@@ -475,7 +502,8 @@ class Runtime:
 
     async def send(self, command: Command[R]) -> R:
         """Every command leaves through here (one place for limits and logging)."""
-        return await self.transport.send(command)
+        with self._instruments.command(command):
+            return await self.transport.send(command)
 
     # -- one call --------------------------------------------------------------------
 
@@ -488,6 +516,7 @@ class Runtime:
         data: Mapping[str, Any] | None,
         handle: CallHandle,
     ) -> None:
+        self._instruments.call_started(flow)
         status: CallStatus = "failed"
         value: Any = None
         error: BaseException | None = None
@@ -621,6 +650,7 @@ class Runtime:
 
     def _register(self, session: CallSession, call_id: str) -> None:
         session.call_id = call_id
+        self._instruments.call_placed(call_id)
         self._calls[call_id] = session
         if self.store is not None:
             self.store.add(StoredCall(call_id, session.number, session.started_at))
@@ -676,13 +706,18 @@ class Runtime:
             recordings=session.recordings,
         )
         handle._finish(result)
+        self._instruments.call_finished(session.call_id, status, error)
         self._stop_timers_when_idle()
         if not self._by_ref and self._idle is not None:
             self._idle.set()
 
     def _dead_letter(self, event: ev.Event, reason: str) -> None:
         logger.info(
-            "event %s for call %s kept as a dead letter: %s", event.name, event.call_id, reason
+            "event %s for call %s kept as a dead letter: %s",
+            event.name,
+            event.call_id,
+            reason,
+            extra=call_fields(event.call_id),
         )
         self.dead_letters.append(DeadLetter(event, reason, self.clock.wall_time()))
 

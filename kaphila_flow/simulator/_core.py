@@ -38,6 +38,7 @@ from .._commands import (
     Voice,
 )
 from .._exceptions import AuthenticationError, BadRequest, CallNotFound
+from .._metrics import SimulatorMetrics
 from .._model import CallModel, Phase, SpeechTiming, iso_timestamp
 from .._numbers import normalize_number
 from .._signing import sign
@@ -101,6 +102,8 @@ class Simulator:
         self.events: list[ev.Event] = []
         #: Webhooks that were never acknowledged after every attempt.
         self.undelivered: list[ev.Event] = []
+        #: Its own Prometheus counters, served at ``/metrics``.
+        self.metrics = SimulatorMetrics()
         self._epoch = time.time()
         self._t0 = time.monotonic()
         self._serial = 0
@@ -160,6 +163,7 @@ class Simulator:
             self._tg.start_soon(self._deliver_in_order, command.webhook_url, receive)
         self.calls[call_id] = _Call(model, CalleeRun(callee), account, outbox)
         account.calls += 1
+        self.metrics.call_placed()
         self._flush(self.calls[call_id])
         self._poke()
         return MakeCallReply(
@@ -328,10 +332,13 @@ class Simulator:
         faults = self.faults
         if faults.chance(faults.drop):
             self.undelivered.append(event)  # lost on the way
+            self.metrics.webhook(acknowledged=False)
             return
         if (pause := faults.delay()) > 0:
             await anyio.sleep(pause)
-        if not await self.deliver(url, event):
+        acknowledged = await self.deliver(url, event)
+        self.metrics.webhook(acknowledged)
+        if not acknowledged:
             self.undelivered.append(event)
         if faults.chance(faults.duplicate):
             await self.deliver(url, event)
@@ -368,6 +375,7 @@ class Simulator:
                 event.call_id,
                 reason,
                 attempt + 1,
+                extra={"call_id": event.call_id},
             )
             await anyio.sleep(min(2.0, 0.05 * 2**attempt))
         return False
