@@ -18,8 +18,9 @@ from ._exceptions import ConfigurationError
 
 __all__ = ["CallTracer", "TracerProvider"]
 
-#: Webhooks kept for a call whose span does not know its id yet, per call, at most.
+#: Webhooks kept for a call whose span does not know its id yet: per call, and calls.
 EARLY_LIMIT = 64
+EARLY_CALLS = 1_000
 
 
 class TracerProvider(Protocol):
@@ -70,7 +71,10 @@ class CallTracer:
         span.set_attribute("kaphila.call_id", call_id)
         self._spans[call_id] = span
         for name, outcome in self._early.pop(call_id, []):
-            span.add_event(name, {"kaphila.delivery": outcome, "kaphila.before_placed": True})
+            # Came before /makecall named the call: with its token (delivered), or
+            # without one and held by the runtime until now.
+            held = "held" if outcome == "unknown_call" else outcome
+            span.add_event(name, {"kaphila.delivery": held, "kaphila.before_placed": True})
 
     def webhook(self, call_id: str, event: str, outcome: str) -> None:
         """A webhook for ``call_id`` arrived: an event on its call's span."""
@@ -79,8 +83,12 @@ class CallTracer:
         span = self._spans.get(call_id)
         if span is not None:
             span.add_event(event, {"kaphila.delivery": outcome})
-        elif outcome == "delivered":  # came with its call's token before the id was known
-            early = self._early.setdefault(call_id, [])
+        elif outcome in ("delivered", "unknown_call"):  # maybe for a call being placed
+            early = self._early.get(call_id)
+            if early is None:
+                if len(self._early) >= EARLY_CALLS:
+                    del self._early[next(iter(self._early))]
+                early = self._early[call_id] = []
             if len(early) < EARLY_LIMIT:
                 early.append((event, outcome))
 
