@@ -61,6 +61,8 @@ class RetryRules:
 
 @dataclass(slots=True)
 class Progress:
+    """Where a campaign stands: what ``on_progress`` receives after each change."""
+
     total: int
     placed: int = 0
     answered: int = 0
@@ -91,6 +93,8 @@ class Progress:
 
 @dataclass(slots=True)
 class CampaignSummary:
+    """What ``Campaign.run`` returns: final statuses, attempts, problems, every contact's state."""
+
     total: int
     by_status: Counter[str]
     attempts: int
@@ -129,6 +133,11 @@ def _classify(result: CallResult) -> tuple[str, bool]:
 
 
 class Campaign:
+    """One flow over a list of numbers, paced, within calling hours, resumable.
+
+    ``summary = await Campaign(runtime, flow, contacts).run()``
+    """
+
     def __init__(
         self,
         runtime: Runtime,

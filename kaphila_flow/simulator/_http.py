@@ -69,6 +69,7 @@ class _TooLarge(Exception):
 
 
 def create_app(simulator: Simulator) -> Quart:
+    """The simulated API as a bare Quart app (serve it yourself, or mount it)."""
     app = Quart("kaphila_flow.simulator")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
