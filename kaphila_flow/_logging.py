@@ -39,7 +39,7 @@ _flow: ContextVar[str | None] = ContextVar("kaphila_flow_flow", default=None)
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "call_id", "flow", "taskName"}
+    | {"message", "asctime", "call_id", "flow", "call_context", "taskName"}
 )
 
 

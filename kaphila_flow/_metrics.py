@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import anyio
 from prometheus_client import (
@@ -141,6 +141,10 @@ class Metrics:
             registry=r,
             buckets=WAIT_BUCKETS,
         )
+        # Every webhook passes here: its series are looked up once, not per webhook.
+        self._by_outcome = {
+            outcome: self.webhooks.labels(outcome=outcome) for outcome in get_args(WebhookOutcome)
+        }
         self._namespace = ns
         self._campaign: _CampaignGauges | None = None  # made by the first campaign
         #: When each call's latest webhook arrived, until its next command leaves.
@@ -162,7 +166,7 @@ class Metrics:
 
     def webhook(self, outcome: WebhookOutcome, call_id: str | None = None) -> None:
         """A webhook came in; a delivered one starts its call's next step."""
-        self.webhooks.labels(outcome=outcome).inc()
+        self._by_outcome[outcome].inc()
         if outcome == "delivered" and call_id is not None and (now := _now()) is not None:
             self._arrivals.pop(call_id, None)  # the latest arrival goes last
             self._arrivals[call_id] = now
