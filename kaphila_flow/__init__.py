@@ -56,6 +56,8 @@ from ._exceptions import (
     WebhookRejected,
 )
 from ._hours import CallingHours
+from ._logging import CallContextFilter, JsonFormatter, configure_logging
+from ._metrics import Metrics
 from ._numbers import PhoneNumber, normalize_number
 from ._result import CallResult, CallStatus, TranscriptEntry
 from ._retry import RetryPolicy
@@ -77,6 +79,7 @@ __all__ = [
     "CampaignSummary",
     "Contact",
     "ContactProblem",
+    "CallContextFilter",
     "CallHandle",
     "CallNotFound",
     "CallResult",
@@ -100,12 +103,14 @@ __all__ = [
     "InsufficientCredits",
     "InvalidEvent",
     "InvalidNumber",
+    "JsonFormatter",
     "KaphilaClient",
     "KaphilaError",
     "MakeCall",
     "MakeCallReply",
     "MalformedResponse",
     "MenuFailed",
+    "Metrics",
     "NetworkError",
     "NoTrunks",
     "OriginationFailed",
@@ -134,5 +139,6 @@ __all__ = [
     "load_contacts",
     "normalize_number",
     "parse_event",
+    "configure_logging",
     "__version__",
 ]

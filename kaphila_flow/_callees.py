@@ -67,6 +67,8 @@ class KeyStep:
 
 @dataclass(frozen=True, slots=True)
 class Callee:
+    """What a simulated phone does: answer (how, when), keys per gather, hang up."""
+
     answer: AnswerMode = "human"
     answer_after: float = 1.0
     keys: tuple[KeyStep, ...] = ()

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _events as ev
+from ._logging import call_fields
 from ._session import CallSession, Delivery
 
 __all__ = ["CallTable", "DeadLetter"]
@@ -156,6 +157,10 @@ class CallTable:
 
     def dead_letter(self, event: ev.Event, reason: str) -> None:
         logger.info(
-            "event %s for call %s kept as a dead letter: %s", event.name, event.call_id, reason
+            "event %s for call %s kept as a dead letter: %s",
+            event.name,
+            event.call_id,
+            reason,
+            extra=call_fields(event.call_id),
         )
         self.dead_letters.append(DeadLetter(event, reason, self._wall_time()))

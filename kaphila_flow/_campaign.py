@@ -62,6 +62,8 @@ class RetryRules:
 
 @dataclass(slots=True)
 class Progress:
+    """Where a campaign stands: what ``on_progress`` receives after each change."""
+
     total: int
     placed: int = 0
     answered: int = 0
@@ -92,6 +94,8 @@ class Progress:
 
 @dataclass(slots=True)
 class CampaignSummary:
+    """What ``Campaign.run`` returns: final statuses, attempts, problems, every contact's state."""
+
     total: int
     by_status: Counter[str]
     attempts: int
@@ -130,6 +134,11 @@ def _classify(result: CallResult) -> tuple[str, bool]:
 
 
 class Campaign:
+    """One flow over a list of numbers, paced, within calling hours, resumable.
+
+    ``summary = await Campaign(runtime, flow, contacts).run()``
+    """
+
     def __init__(
         self,
         runtime: Runtime,
@@ -387,6 +396,7 @@ class Campaign:
             if s.state == "done" and s.final_status not in ("completed", "hung-up", "voicemail")
         )
         progress.now = self._now()
+        self.runtime.metrics.campaign(progress)
         if self.on_progress is not None:
             self.on_progress(progress)
 

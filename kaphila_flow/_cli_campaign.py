@@ -4,60 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
 
-from ._campaign import Campaign, Progress
+from ._campaign import Campaign
 from ._cli_run import _flow_and_options, _runtime_from_args
 from ._hours import CallingHours
+from ._terminal import ProgressDisplay, make_console
 
-__all__ = ["campaign"]
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-class ProgressDisplay:
-    """A bar redrawn in place on a terminal; a plain line every ``every`` s otherwise."""
-
-    def __init__(self, out: TextIO, *, every: float = 10.0) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.every = every
-        self._last: float | None = None  # the first line is printed at once
-
-    def line(self, p: Progress) -> str:
-        amd = " ".join(f"{k}:{v}" for k, v in sorted(p.amd.items())) or "-"
-        return (
-            f"placed {p.placed} answered {p.answered} ({amd}) completed {p.completed} "
-            f"failed {p.failed} live {p.live} remaining {p.remaining} "
-            f"rate {p.rate_per_hour:.0f}/h eta {_duration(p.eta_seconds)}"
-        )
-
-    def __call__(self, p: Progress) -> None:
-        if self.tty:
-            width = 24
-            filled = int(width * p.done / p.total) if p.total else width
-            bar = "#" * filled + "." * (width - filled)
-            self.out.write(f"\r[{bar}] {p.done}/{p.total} {self.line(p)}\033[K")
-            self.out.flush()
-            return
-        now = time.monotonic()
-        if self._last is None or now - self._last >= self.every or p.remaining == 0:
-            self._last = now
-            print(f"{p.done}/{p.total} {self.line(p)}", file=self.out, flush=True)
+__all__ = ["ProgressDisplay", "campaign"]
 
 
 async def campaign(args: argparse.Namespace) -> int:
     flow, options = _flow_and_options(args.target)
-    display = ProgressDisplay(sys.stdout, every=args.progress_every)
+    display = ProgressDisplay(make_console(), every=args.progress_every)
     hours = CallingHours.always() if args.any_time else CallingHours()
     if args.simulate:
         from ._cli_simulate import simulated_runtime
@@ -97,9 +58,10 @@ async def _run(
     )
     for problem in job.problems:
         print(f"{args.contacts}: {problem}", file=sys.stderr)
-    summary = await job.run()
-    if display.tty:
-        print()
+    try:
+        summary = await job.run()
+    finally:
+        display.close()
     print(summary)
     if args.results:
         job.write_results(args.results, summary)

@@ -15,31 +15,15 @@ from ._config import default_region_from_env
 from ._exceptions import ConfigurationError
 from ._loading import load_target
 from ._numbers import normalize_number
-from ._result import CallResult, TranscriptEntry
+from ._result import CallResult
 from ._runtime import CallHandle, Runtime
+from ._terminal import CallerScreen, print_entry, print_result
 
-__all__ = ["campaign", "demo", "dial", "serve", "simulator"]
+__all__ = ["campaign", "demo", "dial", "print_entry", "print_result", "serve", "simulator"]
 
 
 def _out() -> TextIO:
     return sys.stdout
-
-
-def print_entry(handle: CallHandle, entry: TranscriptEntry) -> None:
-    print(f"  {entry.at:6.2f}s  {entry.kind:<9} {entry.text}", file=_out(), flush=True)
-
-
-def print_result(result: CallResult) -> None:
-    print(f"call {result.call_id} to {result.number}: {result.status}", file=_out())
-    if result.answered_by:
-        print(f"  answered by: {result.answered_by}", file=_out())
-    if result.forwarded_to:
-        print(f"  forwarded to: {result.forwarded_to}", file=_out())
-    if result.duration is not None:
-        print(f"  duration: {result.duration:.1f} s", file=_out())
-    print(f"  result: {result.value!r}", file=_out())
-    if result.error is not None:
-        print(f"  error: {type(result.error).__name__}: {result.error}", file=_out())
 
 
 def _flow_and_options(target: str) -> tuple[Any, dict[str, Any]]:
@@ -130,7 +114,8 @@ async def _dial_interactive(
     """The person at the terminal is the callee of an in-memory call."""
     from .testing import FakeKaphila
 
-    print("You are the callee. Type keys and Enter; Enter alone is silence; h hangs up.")
+    screen = CallerScreen()
+    screen.greet()
     fake = FakeKaphila(patience=3600, on_transcript=print_entry, default_region=region)
     async with fake as kaphila:
         phone = await kaphila.call(flow, number=number, **options)
@@ -141,7 +126,7 @@ async def _dial_interactive(
             except AssertionError:
                 if phone.done:
                     break
-            line = await anyio.to_thread.run_sync(_read_line)
+            line = await anyio.to_thread.run_sync(screen.read_keys)
             if line is None or line.strip().lower() == "h":
                 await phone.hang_up()
             elif not line.strip():
@@ -154,13 +139,6 @@ async def _dial_interactive(
         result = await phone.result()
     print_result(result)
     return _exit_status(result)
-
-
-def _read_line() -> str | None:
-    try:
-        return input("keys> ")
-    except EOFError:
-        return None
 
 
 # -- serve -------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from ._exceptions import (
     ServerError,
     Timeout,
 )
+from ._metrics import Metrics
 from ._model import SpeechTiming
 from ._numbers import normalize_number
 from ._ratelimit import COUNTED_PATHS, HourlyLimiter, limiter_for_key
@@ -169,10 +170,13 @@ class KaphilaClient:
         allow_insecure: bool = False,
         retry: RetryPolicy | None = None,
         rate_limit: int | HourlyLimiter | None = 100,
+        metrics: Metrics | None = None,
     ) -> None:
         """``rate_limit``: requests per hour on the counted endpoints (shared by every
         client with this key), a limiter of your own, or ``None`` for no limiting.
         ``retry``: see ``RetryPolicy`` for what is retried (default: up to 4 tries).
+        ``metrics``: where requests, retries and rate-limit waits are counted (a new
+        ``Metrics`` unless given; a ``Runtime`` over this client shares it).
         """
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigurationError("the Kaphila API key must be a non-empty string")
@@ -186,6 +190,7 @@ class KaphilaClient:
             )
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.metrics = metrics if metrics is not None else Metrics()
         if isinstance(rate_limit, HourlyLimiter) or rate_limit is None:
             self.limiter = rate_limit
         else:
@@ -241,7 +246,7 @@ class KaphilaClient:
         while True:
             attempt += 1
             if self.limiter is not None and path in COUNTED_PATHS:
-                await self.limiter.acquire()
+                self.metrics.rate_limit_wait(await self.limiter.acquire())
             try:
                 return await self._once(method, path, json_body, timeout)
             except KaphilaError as error:
@@ -250,6 +255,7 @@ class KaphilaClient:
                 delay = self.retry.delay(attempt, error)
                 if delay is None:
                     raise
+                self.metrics.retry(path)
                 logger.info(
                     "%s %s failed (%s); try %d in %.2f s",
                     method,
@@ -287,18 +293,22 @@ class KaphilaClient:
                 method, path, json=json_body, timeout=timeout or httpx.USE_CLIENT_DEFAULT
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            self.metrics.request(path, "connect_error")
             raise ConnectError(
                 f"could not connect to Kaphila for {path} ({type(exc).__name__})", endpoint=path
             ) from None
         except httpx.TimeoutException as exc:
+            self.metrics.request(path, "timeout")
             raise Timeout(
                 f"Kaphila did not answer {path} in time ({type(exc).__name__})", endpoint=path
             ) from None
         except httpx.TransportError as exc:
+            self.metrics.request(path, "network_error")
             raise NetworkError(
                 f"the connection to Kaphila failed during {path} ({type(exc).__name__})",
                 endpoint=path,
             ) from None
+        self.metrics.request(path, response.status_code)
         logger.debug(
             "%s %s -> %s in %.3f s",
             method,
@@ -444,6 +454,7 @@ class KaphilaClient:
                 delay = self.retry.delay(attempt, error)
                 if not self.retry.retryable(error, repeatable=True) or delay is None:
                     raise
+                self.metrics.retry(path)
                 await anyio.sleep(delay)
 
     # -- account ---------------------------------------------------------------------

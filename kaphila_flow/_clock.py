@@ -16,6 +16,8 @@ __all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock"]
 
 
 class Clock(Protocol):
+    """Where the runtime reads and waits for time (deadlines, timestamps)."""
+
     def now(self) -> float:
         """Seconds on a clock that never goes back (for deadlines)."""
 
@@ -27,6 +29,8 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """Real time: the event loop's clock for deadlines, the system's for timestamps."""
+
     def now(self) -> float:
         return anyio.current_time()
 

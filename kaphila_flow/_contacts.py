@@ -21,6 +21,8 @@ __all__ = ["Contact", "ContactProblem", "load_contacts", "load_do_not_call"]
 
 @dataclass(frozen=True, slots=True)
 class Contact:
+    """One number to call, and the other columns of its row (``call.data``)."""
+
     number: str  # a PhoneNumber: Kaphila's form, read once
     data: Mapping[str, Any] = field(default_factory=dict)
     row: int = 0  # the CSV file's line (1 is the header), or the position in an iterable
@@ -28,6 +30,8 @@ class Contact:
 
 @dataclass(frozen=True, slots=True)
 class ContactProblem:
+    """A contact row that cannot be called, and why (``row 3: invalid phone number ...``)."""
+
     row: int
     message: str
 

@@ -78,6 +78,8 @@ class Amd:
 
 @dataclass(frozen=True, slots=True)
 class Recording:
+    """A recording named in ``recording.*`` and ``call.ended`` events."""
+
     filename: str | None = None
     recording_id: str | None = None
     active: bool | None = None
@@ -170,11 +172,15 @@ def _sub_second(timestamp: str | None) -> bool:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallInitiated(Event):
+    """``call.initiated``: Kaphila started placing the call."""
+
     NAME: ClassVar[str] = "call.initiated"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallAnswered(Event):
+    """``call.answered``: someone (or a machine: ``amd``) picked up."""
+
     amd: Amd | None = None
 
     NAME: ClassVar[str] = "call.answered"
@@ -183,6 +189,8 @@ class CallAnswered(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallEnded(Event):
+    """``call.ended``: the call is over, with why, how long, and whether it was answered."""
+
     end_reason: str | None = None
     hangup_cause: str | None = None
     was_answered: bool | None = None
@@ -210,6 +218,8 @@ class CallTimeout(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DtmfReceived(Event):
+    """``dtmf.received``: one key pressed (``digit``), in or out of a gather."""
+
     digit: str | None = None
 
     NAME: ClassVar[str] = "dtmf.received"
@@ -219,12 +229,16 @@ class DtmfReceived(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatherStarted(Event):
+    """``gather.started``: a gather is listening for keys."""
+
     NAME: ClassVar[str] = "gather.started"
     REPEATABLE: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatherProgress(Event):
+    """``gather.progress``: the ``digits`` entered so far."""
+
     digits: str = ""
 
     NAME: ClassVar[str] = "gather.progress"
@@ -234,6 +248,8 @@ class GatherProgress(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatherComplete(Event):
+    """``gather.complete``: the gather's ``digits``, finished by length or finish key."""
+
     digits: str = ""
 
     NAME: ClassVar[str] = "gather.complete"
@@ -254,6 +270,8 @@ class GatherTimeout(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatherFailed(Event):
+    """``gather.failed``: the gather could not run (``reason``)."""
+
     reason: str | None = None
 
     NAME: ClassVar[str] = "gather.failed"
@@ -263,6 +281,8 @@ class GatherFailed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TtsPlayed(Event):
+    """``tts.played``: a ``/voice`` playback finished."""
+
     playback_id: str | None = None
 
     NAME: ClassVar[str] = "tts.played"
@@ -272,6 +292,8 @@ class TtsPlayed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordingStarted(Event):
+    """``recording.started``: the call is being recorded."""
+
     recording: Recording | None = None
 
     NAME: ClassVar[str] = "recording.started"
@@ -280,6 +302,8 @@ class RecordingStarted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordingCompleted(Event):
+    """``recording.completed``: the recording file is ready."""
+
     recording: Recording | None = None
 
     NAME: ClassVar[str] = "recording.completed"
@@ -288,6 +312,8 @@ class RecordingCompleted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordingStopped(Event):
+    """``recording.stopped``: recording stopped (``/recordings/<id>/stop``)."""
+
     recording: Recording | None = None
 
     NAME: ClassVar[str] = "recording.stopped"

@@ -90,26 +90,38 @@ class ApiError(KaphilaError):
 
 
 class BadRequest(ApiError):
+    """400: Kaphila refused the request as malformed (a bad number, a missing field)."""
+
     status_code = 400
 
 
 class AuthenticationError(ApiError):
+    """401: the API key is missing or wrong."""
+
     status_code = 401
 
 
 class InsufficientCredits(ApiError):
+    """402: the account has no credits left."""
+
     status_code = 402
 
 
 class CallNotFound(ApiError):
+    """404: no such call, or it has already ended."""
+
     status_code = 404
 
 
 class RateLimited(ApiError):
+    """429: over the account's hourly request limit; ``retry_after`` says when to try again."""
+
     status_code = 429
 
 
 class ServerError(ApiError):
+    """500: Kaphila failed (for ``/makecall``, the call may or may not have been placed)."""
+
     status_code = 500
 
 
@@ -118,6 +130,8 @@ class OriginationFailed(ServerError):
 
 
 class NoTrunks(ApiError):
+    """503: no trunk could place the call; nothing was dialled."""
+
     status_code = 503
 
 

@@ -50,7 +50,25 @@ def receive_webhook(
     headers: Mapping[str, str],
     limit: int = MAX_BODY_BYTES,
 ) -> IntakeReply:
-    """Take one webhook POST addressed to ``<webhook path>/<token>``."""
+    """Take one webhook POST addressed to ``<webhook path>/<token>``.
+
+    A webhook refused before dispatch is counted (``rejected`` or ``invalid``); the
+    others are counted by ``Runtime.dispatch``.
+    """
+    reply = _receive(runtime, token, body, content_type, headers, limit)
+    if reply.delivery is None:
+        runtime.metrics.webhook("rejected" if reply.status in (401, 403) else "invalid")
+    return reply
+
+
+def _receive(
+    runtime: Runtime,
+    token: str,
+    body: bytes,
+    content_type: str | None,
+    headers: Mapping[str, str],
+    limit: int,
+) -> IntakeReply:
     known = runtime.session_for_token(token) is not None or runtime.finished_token(token)
     if not known:
         return IntakeReply.error(403, "unknown or wrong webhook token")
@@ -81,5 +99,7 @@ def receive_webhook(
     identity = b"id:" + message_id.encode() if message_id else event.delivery_identity(body)
     delivery = runtime.dispatch(event, token=token, identity=identity)
     if delivery is Delivery.REJECTED:
-        return IntakeReply.error(403, "unknown or wrong webhook token")
+        return IntakeReply(
+            403, {"success": False, "error": "unknown or wrong webhook token"}, delivery
+        )
     return IntakeReply(200, {"success": True, "delivery": delivery.value}, delivery)

@@ -11,7 +11,10 @@ from typing import Any
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["load_target"]
+__all__ = ["FILE_MODULE_PREFIX", "load_target"]
+
+#: Modules loaded from a file path are named this plus the file's stem.
+FILE_MODULE_PREFIX = "kaphila_flow_target_"
 
 
 def _load_module(spec: str) -> ModuleType:
@@ -19,7 +22,7 @@ def _load_module(spec: str) -> ModuleType:
         path = Path(spec)
         if not path.is_file():
             raise ConfigurationError(f"no such file: {spec}")
-        name = f"kaphila_flow_target_{path.stem}"
+        name = f"{FILE_MODULE_PREFIX}{path.stem}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         if module_spec is None or module_spec.loader is None:
             raise ConfigurationError(f"cannot load {spec} as Python")

@@ -58,15 +58,19 @@ class HourlyLimiter:
             return 0.0
         return max(0.0, self._sent[len(self._sent) - self.limit] + self.window - now)
 
-    async def acquire(self) -> None:
-        """Wait for a slot, then take it. No lock: the check and the take happen
-        without an await between them, and a limiter may serve several event loops."""
+    async def acquire(self) -> float:
+        """Wait for a slot, then take it; returns the seconds waited (0 without a wait).
+        No lock: the check and the take happen without an await between them, and a
+        limiter may serve several event loops."""
+        waited = 0.0
         while (wait := self.wait_time()) > 0:
             if self._sleep is not None:
                 await self._sleep(wait)  # type: ignore[misc]
             else:
                 await anyio.sleep(wait)
+            waited += wait
         self._sent.append(self._clock())
+        return waited
 
     def _forget(self, now: float) -> None:
         while self._sent and self._sent[0] <= now - self.window:

@@ -5,6 +5,10 @@ per-call secret (see ``Runtime.session_for_token``). The receiver answers at onc
 flow's work happens after the acknowledgement, so a slow flow never makes the provider
 give up and retry. Bad input gets a 4xx with a JSON error, never a 5xx. Everything but
 the HTTP framing is ``_intake.receive_webhook``, the path the in-memory fake takes too.
+
+Beside the webhooks: ``GET /healthz`` and ``GET /metrics`` (the runtime's Prometheus
+metrics). Every refused webhook is counted (``rejected`` or ``invalid``) by the intake;
+the others are counted by ``Runtime.dispatch``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ._intake import MAX_BODY_BYTES, receive_webhook
+from ._metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -24,6 +29,12 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY_BYTES", "create_receiver"]
 
 logger = logging.getLogger("kaphila_flow.receiver")
+
+
+def _refuse(runtime: Runtime, status: int, message: str) -> Response:
+    """A webhook refused before the intake saw it: counted, then answered."""
+    runtime.metrics.webhook("rejected" if status in (401, 403) else "invalid")
+    return _error(status, message)
 
 
 def _error(status: int, message: str) -> Response:
@@ -54,16 +65,20 @@ def create_receiver(
 
     @app.post(prefix)
     async def webhook_without_token() -> Response:
-        return _error(403, "missing webhook token")
+        return _refuse(runtime, 403, "missing webhook token")
 
     @app.get("/healthz")
     async def healthz() -> Response:
         return _ok({"status": "ok", "live_calls": runtime.live_calls})
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(runtime.metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE)
+
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return _error(413, f"webhook body over {max_body_bytes} bytes")
+            return _refuse(runtime, 413, f"webhook body over {max_body_bytes} bytes")
         return _error(exc.code or 400, exc.description or exc.name)
 
     @app.errorhandler(Exception)

@@ -42,6 +42,8 @@ def _as_datetime(ts: float | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class CallResult:
+    """How a call ended: what ``Runtime.dial`` and ``CallHandle.result()`` return."""
+
     call_id: str | None
     number: str
     status: CallStatus

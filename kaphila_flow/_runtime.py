@@ -36,14 +36,18 @@ from ._calls import CallTable, DeadLetter
 from ._commands import Command, Hangup, MakeCall, Voice
 from ._deadlines import Deadlines
 from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
+from ._instruments import Instruments
 from ._intake import IntakeReply, receive_webhook
 from ._interrupt import drive
+from ._logging import call_fields
+from ._metrics import Metrics
 from ._numbers import check_region, normalize_number
 from ._reconcile import answer_was_lost, find_placed_call
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
 from ._store import CallStore, SqliteCallStore, StoredCall
+from ._tracing import TracerProvider
 from ._transport import Transport
 from ._wallclock import WallClock
 
@@ -212,8 +216,13 @@ class Runtime:
         apology: str | None = None,
         start_time: float | None = None,
         default_region: str | None = None,
+        metrics: Metrics | None = None,
+        tracing: bool | TracerProvider = False,
     ) -> None:
         self.transport = transport
+        self._instruments = Instruments(transport, metrics, tracing)
+        #: Prometheus metrics of this runtime and its client, served at ``/metrics``.
+        self.metrics = self._instruments.metrics
         self.webhook_url = webhook_url.rstrip("/") if webhook_url else None
         #: Where numbers written without a country code are (``"US"``); see normalize_number.
         self.default_region = check_region(default_region)
@@ -386,7 +395,11 @@ class Runtime:
         with anyio.move_on_after(grace):
             await self._idle.wait()
         for session in list(self.calls.by_ref.values()):
-            logger.warning("call %s: shutting down, hanging up", session.call_id or "(placing)")
+            logger.warning(
+                "call %s: shutting down, hanging up",
+                session.call_id or "(placing)",
+                extra=call_fields(session.call_id),
+            )
             session.shut_down = True
             session.mark_ended(None, reason="runtime shut down")
         if self.calls.by_ref:
@@ -407,9 +420,20 @@ class Runtime:
             except CallNotFound:
                 error = CallEnded(stored.call_id, "left live by a previous run; already over")
             except KaphilaError as exc:
-                logger.error("call %s: could not hang up after restart: %s", stored.call_id, exc)
+                logger.error(
+                    "call %s: could not hang up after restart: %s",
+                    stored.call_id,
+                    exc,
+                    extra=call_fields(stored.call_id),
+                )
             self.store.remove(stored.call_id)
-            logger.warning("call %s to %s: %s", stored.call_id, stored.number, error.reason)
+            logger.warning(
+                "call %s to %s: %s",
+                stored.call_id,
+                stored.number,
+                error.reason,
+                extra=call_fields(stored.call_id),
+            )
             self.recovered.append(
                 build_result(
                     call_id=stored.call_id,
@@ -514,7 +538,7 @@ class Runtime:
         must belong to that call. ``identity`` marks redeliveries of one webhook (its
         ``webhook-id``, or its raw body). The rules are ``CallTable``'s.
         """
-        return self.calls.route(event, token, identity)
+        return self._instruments.webhook(event, self.calls.route(event, token, identity))
 
     def receive_webhook(
         self,
@@ -543,7 +567,8 @@ class Runtime:
 
     async def send(self, command: Command[R]) -> R:
         """Every command leaves through here (one place for limits and logging)."""
-        return await self.transport.send(command)
+        with self._instruments.command(command):
+            return await self.transport.send(command)
 
     # -- one call --------------------------------------------------------------------
 
@@ -556,6 +581,7 @@ class Runtime:
         data: Mapping[str, Any] | None,
         handle: CallHandle,
     ) -> None:
+        self._instruments.call_started(flow)
         status: CallStatus = "failed"
         value: Any = None
         error: BaseException | None = None
@@ -575,6 +601,7 @@ class Runtime:
             finally:
                 self.calls.placed(session, call_id)
             placed = True
+            self._instruments.call_placed(call_id)
             if self.store is not None:
                 self.store.add(StoredCall(call_id, session.number, session.started_at))
             handle._mark_placed()
@@ -724,6 +751,7 @@ class Runtime:
             recordings=session.recordings,
         )
         handle._finish(result)
+        self._instruments.call_finished(session.call_id, status, error)
         self._stop_timers_when_idle()
         if not self.calls.by_ref and self._idle is not None:
             self._idle.set()

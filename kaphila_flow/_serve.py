@@ -62,6 +62,11 @@ async def serve_app(
     config.accesslog = None  # access logs would carry each call's webhook token
     config.graceful_timeout = 1.0
     config.loglevel = "WARNING"  # no "Running on ..." banner in the middle of a call
+    # Hypercorn's errors go through the application's handlers (JSON logs), not its own.
+    errors = logging.getLogger("hypercorn.error")
+    if errors.level == logging.NOTSET:
+        errors.setLevel(logging.WARNING)
+    config.errorlog = errors
     if sniffio.current_async_library() == "trio":
         from hypercorn.trio import serve as hypercorn_serve
     else:

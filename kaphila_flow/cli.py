@@ -42,6 +42,21 @@ def _common_dial_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _log_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="log records on stderr as text or JSON lines, with call_id and flow fields",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
+        help="the least severe records logged (default info with --log-format)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kaphila-flow", description="Script phone calls on the Kaphila voice API."
@@ -55,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--speed", type=float, default=None, help="scale every delay (2 = twice as fast)"
     )
+    _log_flags(sim)
 
     serve = commands.add_parser("serve", help="serve the webhook receiver for a runtime or a flow")
     serve.add_argument("target", help="MODULE_OR_FILE:RUNTIME_OR_FLOW")
@@ -70,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds live flows get to finish on SIGTERM/SIGINT (default 30)",
     )
     _common_dial_flags(serve)
+    _log_flags(serve)
 
     dial = commands.add_parser("dial", help="call a number and run a flow on the call")
     dial.add_argument("target", help="MODULE_OR_FILE:FLOW, e.g. examples/ivr_menu.py:flow")
@@ -99,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     dial.add_argument("--speed", type=float, default=None, help="with --simulate: delay scale")
     dial.add_argument("--config", help="with --simulate: simulator TOML file")
     _common_dial_flags(dial)
+    _log_flags(dial)
 
     run = commands.add_parser("campaign", help="run one flow over a list of numbers")
     run.add_argument(
@@ -140,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=float, default=None, help="with --simulate: delay scale")
     run.add_argument("--config", help="with --simulate: simulator TOML file")
     _common_dial_flags(run)
+    _log_flags(run)
 
     commands.add_parser("demo", help="run examples/ivr_menu.py against the simulator")
     return parser
@@ -148,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "log_format", None) or getattr(args, "log_level", None):
+        from ._logging import configure_logging
+
+        configure_logging(args.log_format or "text", level=args.log_level or "info")
     from . import _cli_run as run
 
     handlers: dict[str, Any] = {

@@ -301,32 +301,6 @@ def test_next_opening_and_impossible_windows() -> None:
         CallingHours(start=datetime(2026, 1, 1, 21).time(), end=datetime(2026, 1, 1, 8).time())
 
 
-def test_progress_display_on_a_terminal_and_in_a_log() -> None:
-    import io
-
-    from kaphila_flow._campaign import Progress
-    from kaphila_flow._cli_campaign import ProgressDisplay
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    progress = Progress(total=10, placed=4, answered=3, completed=2, failed=1, live=2, remaining=7)
-    progress.amd.update({"human": 2, "machine": 1})
-    progress.started_at, progress.now = 0.0, 360.0
-    screen = Terminal()
-    ProgressDisplay(screen)(progress)
-    assert screen.getvalue().startswith(
-        "\r[#######.................] 3/10 placed 4 answered 3 (human:2 machine:1)"
-    )
-    assert "rate 40/h eta 14:00" in screen.getvalue()
-    log = io.StringIO()
-    display = ProgressDisplay(log, every=3600)
-    display(progress)
-    display(progress)  # too soon for another line
-    assert log.getvalue().count("\n") == 1 and "\r" not in log.getvalue()
-
-
 @pytest.mark.integration
 def test_campaign_command(tmp_path: Path) -> None:
     import subprocess

@@ -19,6 +19,8 @@ __all__ = ["Faults"]
 
 @dataclass(slots=True)
 class Faults:
+    """Fault switches: lost, late, repeated or reordered webhooks, refused or lost requests."""
+
     seed: int = 0
     webhook_delay: float = 0.0  # up to this many real seconds before each webhook
     duplicate: float = 0.0  # chance a webhook is delivered twice

@@ -73,6 +73,7 @@ def _account(key: str, data: Any) -> Account:
 
 
 def simulator_from_mapping(data: Mapping[str, Any], *, speed: float | None = None) -> Simulator:
+    """A simulator from a ``callees.toml``'s contents, already parsed."""
     unknown = set(data) - {"speed", "accounts", "callees"}
     if unknown:
         raise ConfigurationError(f"unknown setting(s) {', '.join(sorted(unknown))}")

@@ -24,6 +24,7 @@ import httpx
 from .. import _events as ev
 from .._callees import Callee
 from .._commands import Command, MakeCall, MakeCallReply, Play, PlaybackReply, Voice
+from .._metrics import SimulatorMetrics
 from .._model import SpeechTiming
 from .._numbers import normalize_number
 from .._provider import DEFAULT_KEY, Account, AccountState, Faults, Provider, ProviderCall, Webhook
@@ -90,6 +91,8 @@ class Simulator:
         self.undelivered: list[ev.Event] = []
         self._transport = transport
         self._http: httpx.AsyncBaseTransport | None = None
+        #: Its own Prometheus counters, served at ``/metrics``.
+        self.metrics = SimulatorMetrics()
         self._tg: anyio.abc.TaskGroup | None = None
         self._limit: anyio.CapacityLimiter | None = None
         self._queues: dict[str, deque[Webhook]] = {}
@@ -146,7 +149,9 @@ class Simulator:
         self.provider.admit(account, path, self.now())
 
     def make_call(self, account: AccountState, command: MakeCall) -> MakeCallReply:
-        return self.handle(account, command)
+        reply = self.handle(account, command)
+        self.metrics.call_placed()
+        return reply
 
     async def playback(self, account: AccountState, command: Voice | Play) -> PlaybackReply:
         """``/voice`` and ``/play`` answer once the playback is over (404 if cut)."""
@@ -227,7 +232,9 @@ class Simulator:
         try:
             while queue:
                 webhook = queue[0]
-                if not await self.deliver(webhook.url, webhook.event, webhook.message_id):
+                acknowledged = await self.deliver(webhook.url, webhook.event, webhook.message_id)
+                self.metrics.webhook(acknowledged)
+                if not acknowledged:
                     self.undelivered.append(webhook.event)
                 queue.popleft()
         finally:
@@ -270,6 +277,7 @@ class Simulator:
                 reason,
                 attempt + 1,
                 self.delivery_attempts,
+                extra={"call_id": event.call_id},
             )
             await anyio.sleep(min(2.0, 0.05 * 2**attempt) / max(1.0, self.speed / 10))
         return False

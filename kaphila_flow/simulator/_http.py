@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from .._commands import ForwardCall, Gather, Hangup, MakeCall, Play, StopRecording, Voice
 from .._exceptions import ApiError, BadRequest
+from .._metrics import CONTENT_TYPE
 from .._provider import AccountState
 from .._wire import FieldError
 from ._core import Simulator
@@ -71,6 +72,17 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
     """The simulated API as a Quart app (``QuartTrio`` for ``app_class`` under trio)."""
     app = app_class("kaphila_flow.simulator")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    @app.after_request
+    async def count(response: Response) -> Response:
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        if rule != "/metrics":  # route templates, never raw paths: few series, no call ids
+            simulator.metrics.request(rule, response.status_code)
+        return response
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(simulator.metrics.exposition(), mimetype=None, content_type=CONTENT_TYPE)
 
     def authed(
         path: str, handler: Callable[[AccountState], Awaitable[Response]]
