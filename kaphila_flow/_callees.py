@@ -3,7 +3,8 @@
 "Answer after 1 s and press 1 two seconds into each menu", "voicemail picks up",
 "never answers", "hangs up after 20 s". A ``CalleeRun`` reads a ``CallModel`` and says
 which action is due next and when; the host (the simulator, or a fake) waits and
-applies it. One script serves every host.
+applies it. One script serves every host. A ``held`` phone has no script: a person
+holds it (the dev phone page) and the host applies what they do.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from ._model import KEYS, CallModel, Phase
 
 __all__ = ["Callee", "CalleeRun", "KeyStep"]
 
-AnswerMode = Literal["human", "machine", "never", "reject"]
-_MODES = ("human", "machine", "never", "reject")
+#: held: a person holds this phone; it rings until they act (or the ring timeout ends
+#: it), and its keys and hang-up come only from them.
+AnswerMode = Literal["human", "machine", "never", "reject", "held"]
+_MODES = ("human", "machine", "never", "reject", "held")
 #: Time between two keys of one step ("1234").
 KEY_GAP = 0.15
 
@@ -50,6 +53,8 @@ class Callee:
             raise ValueError("answer_after must be zero or more seconds")
         if self.hang_up_after is not None and self.hang_up_after < 0:
             raise ValueError("hang_up_after must be zero or more seconds")
+        if self.answer == "held" and (self.keys or self.hang_up_after is not None):
+            raise ValueError("a held phone takes no keys or hang_up_after: its person acts")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, where: str = "callee") -> Callee:
@@ -126,7 +131,7 @@ class CalleeRun:
                 return at, Action("answer")
             if callee.answer == "reject":
                 return at, Action("reject")
-            return None  # never: the ring timeout ends it
+            return None  # never, held: the ring timeout ends it unless a person acts
         candidates: list[tuple[float, Action]] = []
         started = model.gather_started_at
         if started is not None and started != self._gather_seen:

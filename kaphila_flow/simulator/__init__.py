@@ -11,9 +11,10 @@ or in Python (e.g. in tests, from asyncio or trio code):
 from .._callees import Callee, KeyStep
 from ._accounts import Account
 from ._book import load_simulator, simulator_from_mapping
-from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, Simulator
+from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, AnswerHow, Simulator
 from ._faults import Faults
 from ._http import create_app
+from ._notices import Notice, NoticeFeed, NoticeKind
 from ._process import simulator_process
 from ._serving import SimulatorThread, serve_simulator
 
@@ -22,9 +23,13 @@ __all__ = [
     "INSTANT",
     "USER_AGENT",
     "Account",
+    "AnswerHow",
     "Callee",
     "Faults",
     "KeyStep",
+    "Notice",
+    "NoticeFeed",
+    "NoticeKind",
     "Simulator",
     "SimulatorThread",
     "create_app",

@@ -4,7 +4,10 @@ Commands come in from the HTTP layer; one scheduler task lets model time pass (r
 timeouts, playbacks, gather timeouts) and plays each callee's script; each call's
 events go out to its ``webhookUrl`` in order, retried until acknowledged, as Kaphila's
 at-least-once delivery does. Everything a fault switch may change passes through
-``deliver`` (webhooks) and ``admit`` (API requests).
+``deliver`` (webhooks) and ``admit`` (API requests). A person may hold a phone
+(``Callee(answer="held")``) and act through ``answer_call``, ``decline_call``,
+``press_keys`` and ``callee_hangs_up``; ``watch()`` shows every admitted request and
+emitted event as it happens.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -38,11 +42,19 @@ from .._commands import (
     Voice,
 )
 from .._exceptions import AuthenticationError, BadRequest, CallNotFound
-from .._model import CallModel, Phase, SpeechTiming, iso_timestamp
+from .._model import KEYS, CallModel, Phase, SpeechTiming, iso_timestamp
 from .._numbers import normalize_number
 from .._signing import sign
 from ._accounts import Account, AccountState
 from ._faults import Faults
+from ._notices import (
+    DEFAULT_FEED_LIMIT,
+    Notice,
+    NoticeFeed,
+    NoticeHub,
+    call_notices,
+    request_notice,
+)
 
 __all__ = ["INSTANT", "USER_AGENT", "Simulator"]
 
@@ -52,6 +64,8 @@ USER_AGENT = "Kaphila-API-API/2.0"
 #: A speed at which a 30-second call takes about 30 milliseconds.
 INSTANT = 1000.0
 DEFAULT_KEY = "ak_simulator"
+#: How a person answers: themselves, their voicemail, or so that AMD cannot tell.
+AnswerHow = Literal["human", "machine", "unknown"]
 
 
 @dataclass(slots=True)
@@ -109,6 +123,7 @@ class Simulator:
         self._changed: anyio.Event | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._http: httpx.AsyncHTTPTransport | None = None
+        self._notices = NoticeHub()
 
     def __repr__(self) -> str:
         return f"<Simulator {len(self.calls)} calls, speed {self.speed:g}>"
@@ -122,6 +137,24 @@ class Simulator:
     def callee(self, number: str, callee: Callee) -> None:
         """Set what the phone at ``number`` does."""
         self.callees[normalize_number(number)] = callee
+
+    # -- watching --------------------------------------------------------------------
+
+    def watch(self, *, limit: int = DEFAULT_FEED_LIMIT) -> AbstractAsyncContextManager[NoticeFeed]:
+        """Every admitted request and emitted event from now on, in order, as ``Notice``s.
+
+            async with simulator.watch() as notices:
+                async for notice in notices:
+                    ...
+
+        Use it on the simulator's event loop. A watcher more than ``limit`` notices
+        behind loses the oldest ones (and reads a ``DROPPED`` notice counting them): it
+        never holds the simulator up.
+        """
+        return self._notices.watch(limit=limit)
+
+    def _notify(self, notices: Sequence[Notice]) -> None:
+        self._notices.publish(notices)
 
     # -- requests (each may raise an ApiError, which the HTTP layer turns into JSON) ---
 
@@ -137,6 +170,12 @@ class Simulator:
         """The one place an API request is admitted (rate limit; fault switches)."""
         account.count(path, self.now())
         self.faults.refuse(path)
+
+    def record_request(self, path: str, body: dict[str, Any]) -> None:
+        """An admitted request's body, read: kept in ``requests`` and shown to watchers."""
+        self.requests.append((path, body))
+        if self._notices.watched:
+            self._notify([request_notice(self.now(), path, body)])
 
     def make_call(self, account: AccountState, command: MakeCall) -> MakeCallReply:
         number = _kaphila_number(command.number, "number")
@@ -213,6 +252,52 @@ class Simulator:
         self._after(call)
         return reply
 
+    # -- a person at the phone (callees with answer="held") --------------------------
+
+    def answer_call(self, call_id: str, how: AnswerHow = "human") -> None:
+        """The person answers the ringing call: as ``human``, or their voicemail picks
+        up (``machine``), or AMD cannot tell (``unknown``); AMD reports it when on."""
+        if how not in ("human", "machine", "unknown"):
+            raise ValueError(f"how must be human, machine or unknown, not {how!r}")
+        call = self._call(call_id)
+        model = call.model
+        if model.phase is not Phase.RINGING:
+            raise ValueError(f"call {call_id} is not ringing: it was answered already")
+        model.answer(self.now(), machine=how == "machine")
+        events = model.take_events()
+        if how == "unknown" and model.amd is not None:
+            model.amd = ev.Amd(ev.Amd.UNKNOWN, "NOTSURE", 0.5)
+            events = [
+                replace(e, amd=model.amd) if isinstance(e, ev.CallAnswered) else e for e in events
+            ]
+        self._after(call, events)
+
+    def decline_call(self, call_id: str) -> None:
+        """The person declines the ringing call (busy): it ends unanswered."""
+        call = self._call(call_id)
+        if call.model.phase is not Phase.RINGING:
+            raise ValueError(f"call {call_id} is not ringing: hang up instead")
+        call.model.caller_hangs_up(self.now())
+        self._after(call)
+
+    def press_keys(self, call_id: str, keys: str) -> None:
+        """The person presses ``keys`` now, one after another (0-9, * and #)."""
+        if not isinstance(keys, str) or not keys or any(k not in KEYS for k in keys):
+            raise ValueError(f"keys must be telephone keys (0-9, * and #), not {keys!r}")
+        call = self._call(call_id)
+        if call.model.phase is Phase.RINGING:
+            raise ValueError(f"call {call_id} is not answered yet")
+        now = self.now()
+        for key in keys:
+            call.model.press(key, now)
+        self._after(call)
+
+    def callee_hangs_up(self, call_id: str) -> None:
+        """The person hangs up (while it rings, that declines the call)."""
+        call = self._call(call_id)
+        call.model.caller_hangs_up(self.now())
+        self._after(call)
+
     def snapshot(self, call_id: str) -> dict[str, Any]:
         return self._call(call_id, live_only=False).model.snapshot()
 
@@ -282,18 +367,26 @@ class Simulator:
                 moments.append(action[0])
         return min(moments) if moments else None
 
-    def _after(self, call: _Call) -> None:
+    def _after(self, call: _Call, taken: Sequence[ev.Event] = ()) -> None:
         if call.model.answered_at is not None and not call.charged:
             call.charged = True  # Kaphila deducts credits when a call is answered
             call.account.credits = max(0, call.account.credits - 1)
-        self._flush(call)
+        self._flush(call, taken)
         self._poke()
 
-    def _flush(self, call: _Call) -> None:
-        for event in call.model.take_events():
+    def _flush(self, call: _Call, taken: Sequence[ev.Event] = ()) -> None:
+        """Send out the call's new events (``taken``: ones already taken from it)."""
+        events = call.model.take_events()
+        if taken:
+            events = [*taken, *events]
+        for event in events:
             self.events.append(event)
             if call.outbox is not None:
                 call.outbox.send_nowait(event)
+        if events and self._notices.watched:
+            self._notify(
+                call_notices(call.model, events, self.now(), callee=call.run.callee.answer)
+            )
         for playback in call.model.take_finished():
             waiter = self._waiters.pop(playback.playback_id, None)
             if waiter is not None:
