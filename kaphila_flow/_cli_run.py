@@ -16,7 +16,7 @@ from ._loading import load_target
 from ._result import CallResult, TranscriptEntry
 from ._runtime import CallHandle, Runtime
 
-__all__ = ["campaign", "demo", "dial", "serve", "simulator"]
+__all__ = ["campaign", "demo", "dial", "phone", "serve", "simulator"]
 
 
 def _out() -> TextIO:
@@ -190,6 +190,10 @@ async def _report(handle: CallHandle) -> None:
 
 
 async def simulator(args: argparse.Namespace) -> int:
+    if args.phone:
+        from ._cli_phone import simulator_with_phone
+
+        return await simulator_with_phone(args)
     from ._cli_simulate import run_simulator
 
     return await run_simulator(args)
@@ -199,6 +203,12 @@ async def campaign(args: argparse.Namespace) -> int:
     from ._cli_campaign import campaign as run_campaign
 
     return await run_campaign(args)
+
+
+async def phone(args: argparse.Namespace) -> int:
+    from ._cli_phone import phone as run_phone
+
+    return await run_phone(args)
 
 
 async def demo(args: argparse.Namespace) -> int:
