@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck fuzz bench clean
+.PHONY: test demo lint typecheck browser screenshot fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy kaphila_flow
 
-test: lint typecheck
+# The dev phone's browser tests drive the distribution's Chromium (Playwright's own
+# browser download is not used); installed with apt when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser: $(STAMP)
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# docs/devphone.png: the dev phone on two live calls, in headless Chromium.
+screenshot: browser
+	$(BIN)/python -m tests.devphone_browser docs/devphone.png
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)

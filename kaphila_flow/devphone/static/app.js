@@ -129,6 +129,7 @@
       this.result = null;
       this.outcome = null;
       this.botHungUp = false;
+      this.held = false;
       this.forwarded = false;
       this.keysLine = null;
       this.speaking = [];
@@ -155,6 +156,7 @@
         result: $(".result", node),
         resultLine: $(".result-line", node),
         traceback: $(".traceback", node),
+        endedDetail: $(".ended-detail", node),
         timeline: $(".timeline", node),
         timelineCount: $(".timeline-count", node),
       };
@@ -269,6 +271,7 @@
       const detail = notice.detail;
       this.placedAt = notice.at;
       this.ringsUntil = detail.ringsUntil;
+      this.held = detail.callee === "held";
       this.parts.number.textContent = `+${detail.number}`;
       this.parts.callee.textContent =
         detail.callee === "held" ? "you hold this phone" : `scripted callee: ${detail.callee}`;
@@ -357,10 +360,13 @@
     endedState(notice) {
       this.ended = notice.detail;
       this.endedAt = notice.at;
+      this.tick();
       this.setState("ended");
       const detail = notice.detail;
       if (!detail.wasAnswered && detail.endReason === "rejected") this.line("info", null, "Declined");
-      else if (detail.wasAnswered && !this.botHungUp) this.line("info", null, "Call ended");
+      else if (detail.wasAnswered && !this.botHungUp) {
+        this.line("info", null, this.held ? "You hung up" : "The callee hung up");
+      }
       this.settle();
     }
 
@@ -391,8 +397,13 @@
       this.outcome = outcome;
       if (outcome) this.node.dataset.outcome = outcome;
       if (outcome && this.state === "ended") {
-        const label = OUTCOMES.find((o) => o[0] === outcome);
-        this.parts.badge.textContent = `Ended · ${label ? label[1] : outcome}`;
+        const found = OUTCOMES.find((o) => o[0] === outcome);
+        const label = found ? found[1] : outcome;
+        this.parts.badge.textContent = `Ended · ${label}`;
+        this.parts.endedDetail.textContent =
+          this.answeredAt !== null && this.endedAt !== null
+            ? `${label} · talked ${this.parts.clock.textContent || "0:00"}`
+            : label;
       }
       render();
     }
