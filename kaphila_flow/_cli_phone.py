@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import webbrowser
 from functools import partial
@@ -56,6 +57,16 @@ def _open_browser(url: str) -> bool:
         return False
 
 
+async def _until_stopped() -> None:
+    """Until Ctrl-C or SIGTERM: the servers then stop cleanly (open pages included)."""
+    if sys.platform == "win32":  # no signal receivers: Ctrl-C arrives as KeyboardInterrupt
+        await anyio.sleep_forever()
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _signum in signals:
+            print("Stopping the dev phone.", flush=True)
+            return
+
+
 async def _announce(phone: DevPhone, *, browser: bool) -> None:
     print(f"Dev phone: {phone.page_url}", flush=True)
     if phone.token:
@@ -91,6 +102,14 @@ async def phone(args: argparse.Namespace) -> int:
             async def dial(number: str) -> None:
                 dev.follow(await runtime.start(number, flow, **options))
 
+            async def session() -> None:
+                await dev.wait_for_page()
+                if args.contacts:
+                    await _campaign(args, runtime, flow, options)
+                else:
+                    for number in numbers:
+                        await dial(number)
+
             dev.dial = dial
             print(
                 f"Kaphila simulator at {dev.api_url} (speed {simulator.speed:g}); stop with Ctrl-C",
@@ -98,13 +117,14 @@ async def phone(args: argparse.Namespace) -> int:
             )
             await _announce(dev, browser=not args.no_browser)
             print("Waiting for the page to open ...", flush=True)
-            await dev.wait_for_page()
-            if args.contacts:
-                tg.start_soon(_campaign, args, runtime, flow, options)
-            else:
-                for number in numbers:
-                    await dial(number)
-            await anyio.sleep_forever()
+            async with anyio.create_task_group() as work:
+                work.start_soon(session)
+                await _until_stopped()
+                work.cancel_scope.cancel()
+            # Calls still live are hung up while the simulator is still there to hear it.
+            dev.dial = None
+            await runtime.shutdown(grace=0)
+        tg.cancel_scope.cancel()
     return 0
 
 
@@ -139,5 +159,6 @@ async def simulator_with_phone(args: argparse.Namespace) -> int:
             flush=True,
         )
         await _announce(dev, browser=False)
-        await anyio.sleep_forever()
+        await _until_stopped()
+        tg.cancel_scope.cancel()
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,50 +44,71 @@ START_TIMEOUT = 90.0
 @contextmanager
 def phone_cli(*args: str) -> Iterator[str]:
     """Run ``kaphila-flow phone ARGS --no-browser``; yields the page's URL."""
-    with kaphila_flow_cli("phone", *args, "--no-browser") as url:
-        yield url
+    with kaphila_flow_cli("phone", *args, "--no-browser") as run:
+        yield run.url
+
+
+class CliRun:
+    """``kaphila-flow`` in a process of its own, read line by line."""
+
+    def __init__(self, args: tuple[str, ...]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kaphila_flow", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
+        self.output: list[str] = []
+        self._drained = False
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        found = re.search(r"Dev phone: (\S+)", self.wait_for("Dev phone: "))
+        assert found is not None
+        self.url = found.group(1)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_for(self, text: str) -> str:
+        """The first line (from now) containing ``text``."""
+        while True:
+            try:
+                line = self._lines.get(timeout=START_TIMEOUT)
+            except queue.Empty:
+                raise RuntimeError(f"no {text!r} after {START_TIMEOUT} s: {self.output}") from None
+            if line is None:
+                raise RuntimeError(f"kaphila-flow stopped: {''.join(self.output)}")
+            self.output.append(line)
+            if text in line:
+                return line
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Send ``signum``; the exit status (killed if it does not stop)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            status = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            status = self.process.wait()
+        while not self._drained and (line := self._lines.get(timeout=START_TIMEOUT)) is not None:
+            self.output.append(line)
+        self._drained = True
+        return status
 
 
 @contextmanager
-def kaphila_flow_cli(*args: str) -> Iterator[str]:
-    """Run ``kaphila-flow ARGS`` until the context ends; yields the dev phone's URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kaphila_flow", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    seen: list[str] = []
+def kaphila_flow_cli(*args: str) -> Iterator[CliRun]:
+    """Run ``kaphila-flow ARGS`` until the context ends (SIGTERM then)."""
+    run = CliRun(args)
     try:
-        while True:
-            try:
-                line = lines.get(timeout=START_TIMEOUT)
-            except queue.Empty:
-                raise RuntimeError(f"no page URL after {START_TIMEOUT} s: {seen}") from None
-            if line is None:
-                raise RuntimeError(f"kaphila-flow stopped: {''.join(seen)}")
-            seen.append(line)
-            found = re.search(r"Dev phone: (\S+)", line)
-            if found:
-                break
-        yield found.group(1)
+        yield run
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        run.stop()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ through ``kaphila-flow phone`` in a process of its own.
 from __future__ import annotations
 
 import json
+import signal
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -482,7 +483,8 @@ def test_phone_refuses_a_bad_number_in_one_line(capsys: pytest.CaptureFixture[st
 
 
 def test_simulator_phone_serves_the_page_for_any_client() -> None:
-    with kaphila_flow_cli("simulator", "--phone", "--port", "0") as url:
+    with kaphila_flow_cli("simulator", "--phone", "--port", "0") as run:
+        url = run.url
         base = url.split("/phone/")[0]
         with httpx.Client(timeout=GUARD) as http:
             assert "Kaphila dev phone" in http.get(url).text
@@ -501,6 +503,30 @@ def test_simulator_phone_serves_the_page_for_any_client() -> None:
                 http.get(f"{base}/calls/{call_id}", headers=API_KEY).json()["call"]["status"]
                 == "answered"
             )
+
+
+def test_ctrl_c_hangs_up_live_calls_and_stops_cleanly_with_a_page_open() -> None:
+    with kaphila_flow_cli(
+        "phone", "examples/ivr_menu.py:flow", "--no-browser", "--ring-timeout", str(PATIENT)
+    ) as run:
+        base = run.url.split("/phone/")[0]
+        with (
+            httpx.Client(timeout=GUARD) as http,
+            http.stream("GET", f"{run.url}api/events") as events,
+        ):
+            lines = events.iter_lines()
+            while "kind" not in (line := next(lines)) or '"ringing"' not in line:
+                pass  # the page is open, so the flow's call rings
+            call_id = json.loads(line.removeprefix("data: "))["callId"]
+            status = run.stop(signal.SIGINT)
+            assert list(lines)[-1:] in ([], [""])  # the stream ended, not cut
+        assert status == 0
+        output = "".join(run.output)
+        assert "Stopping the dev phone." in output
+        assert f"call {call_id}: shutting down, hanging up" in output
+        assert "Traceback" not in output
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/health")
 
 
 # -- the page in a real browser ----------------------------------------------------------

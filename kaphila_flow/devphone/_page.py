@@ -129,6 +129,8 @@ def mount_phone(app: Quart, phone: DevPhone) -> None:
                     yield b"retry: 1000\n" + _event("hello", hello)
                     while True:
                         notice = await feed.next_within(KEEP_ALIVE)
+                        if notice is None and feed.closed:
+                            return  # the dev phone stops
                         if notice is None:
                             yield b": keep-alive\n\n"
                         else:

@@ -97,6 +97,7 @@ class DevPhone:
                     self._hub.publish((notice,))
             finally:
                 self._tg = None
+                self._hub.close()  # open pages' streams end, so servers stop cleanly
 
     def watch(self) -> AbstractAsyncContextManager[NoticeFeed]:
         """The notices so far (as many as the history keeps), then each as it comes."""
@@ -132,7 +133,7 @@ class DevPhone:
     def observe(self, handle: CallHandle, entry: TranscriptEntry) -> None:
         """A ``Runtime(on_transcript=...)`` observer: follows every call the runtime runs
         (campaigns included), from the call's first transcript line."""
-        if not handle.done:
+        if not handle.done and self._tg is not None:
             self.follow(handle)
 
     async def _report_when_done(self, handle: CallHandle) -> None:

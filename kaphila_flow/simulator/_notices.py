@@ -187,9 +187,14 @@ class NoticeFeed:
             self._ready.set()
 
     def close(self) -> None:
+        """No more notices: the reader gets what is buffered, then the end."""
         self._closed = True
         if self._ready is not None:
             self._ready.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __aiter__(self) -> NoticeFeed:
         return self
@@ -221,11 +226,12 @@ class NoticeHub:
     """Hands each published notice to every open feed; optionally keeps a history
     that a new feed starts with (so a page opened late sees the calls so far)."""
 
-    __slots__ = ("_feeds", "_history")
+    __slots__ = ("_closed", "_feeds", "_history")
 
     def __init__(self, *, history: int = 0) -> None:
         self._feeds: set[NoticeFeed] = set()
         self._history: deque[Notice] | None = deque(maxlen=history) if history else None
+        self._closed = False
 
     @property
     def watched(self) -> bool:
@@ -243,11 +249,19 @@ class NoticeHub:
             for feed in self._feeds:
                 feed.put(notice)
 
+    def close(self) -> None:
+        """End every feed (each reader gets what is buffered first), now and later."""
+        self._closed = True
+        for feed in self._feeds:
+            feed.close()
+
     @asynccontextmanager
     async def watch(self, *, limit: int = DEFAULT_FEED_LIMIT) -> AsyncIterator[NoticeFeed]:
         feed = NoticeFeed(max(limit, len(self._history or ())))
         for notice in self._history or ():
             feed.put(notice)
+        if self._closed:
+            feed.close()
         self._feeds.add(feed)
         try:
             yield feed
