@@ -633,6 +633,28 @@ def test_browser_voicemail_picks_up_and_the_flow_leaves_a_message() -> None:
 
 @pytest.mark.browser
 @browser
+def test_browser_a_call_nobody_answers_rings_out() -> None:
+    from playwright.sync_api import expect
+
+    with (
+        phone_cli("examples/ivr_menu.py:flow", NUMBER, "--ring-timeout", "1") as url,
+        chromium() as page,
+    ):
+        page.goto(url)
+        call = card(page, NUMBER)
+        expect(call).to_have_attribute("data-outcome", "no-answer", timeout=EXPECT)
+        expect(call.locator(".transcript")).to_contain_text("Rang out: no answer")
+        expect(call.locator(".timeline")).to_contain_text("call.timeout")
+        expect(call.locator(".result-line")).to_have_text(
+            "no-answer · returned None", timeout=EXPECT
+        )
+        expect(page.locator('#chart [data-outcome="no-answer"]')).to_have_attribute(
+            "data-count", "1"
+        )
+
+
+@pytest.mark.browser
+@browser
 def test_browser_two_calls_side_by_side(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
