@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: test demo lint typecheck docs fuzz bench clean
+.PHONY: test demo lint typecheck docs browser screenshot fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,21 @@ typecheck: $(STAMP)
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
-test: lint typecheck docs
+
+# The dev phone's browser tests drive the distribution's Chromium (Playwright's own
+# browser download is not used); installed with apt when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser: $(STAMP)
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# docs/devphone.png: the dev phone on two live calls, in headless Chromium.
+screenshot: browser
+	$(BIN)/python -m tests.devphone_browser docs/devphone.png
+
+test: lint typecheck docs browser
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)

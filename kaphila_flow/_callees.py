@@ -8,15 +8,7 @@ time pass. One script serves every host (the fake, the simulator, the dev phone)
 One set of callee behaviours, with the same names everywhere (the fake's ``answer=``,
 the CLI's ``--answer``, the simulator's config):
 
-========== ==========================================================
-human      a person answers (AMD: HUMAN)
-machine    voicemail answers (AMD: MACHINE)
-unknown    someone answers whom AMD cannot place (AMD: UNKNOWN)
-busy       the callee rejects the call while it rings (``busy``)
-no-answer  it rings until the ring timeout
-held       a person holds the phone: nothing happens until they act
-========== ==========================================================
-"""
+========== ==================================================="""
 
 from __future__ import annotations
 
@@ -80,6 +72,8 @@ class Callee:
             raise ValueError("answer_after must be zero or more seconds")
         if self.hang_up_after is not None and self.hang_up_after < 0:
             raise ValueError("hang_up_after must be zero or more seconds")
+        if self.answer == "held" and (self.keys or self.hang_up_after is not None):
+            raise ValueError("a held phone takes no keys or hang_up_after: its person acts")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, where: str = "callee") -> Callee:

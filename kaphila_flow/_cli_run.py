@@ -19,7 +19,7 @@ from ._result import CallResult
 from ._runtime import CallHandle, Runtime
 from ._terminal import CallerScreen, print_entry, print_result
 
-__all__ = ["campaign", "demo", "dial", "print_entry", "print_result", "serve", "simulator"]
+__all__ = ["campaign", "demo", "dial", "phone", "print_entry", "print_result", "serve", "simulator"]
 
 
 def _out() -> TextIO:
@@ -182,6 +182,10 @@ async def _report(handle: CallHandle) -> None:
 
 
 async def simulator(args: argparse.Namespace) -> int:
+    if args.phone:
+        from ._cli_phone import simulator_with_phone
+
+        return await simulator_with_phone(args)
     from ._cli_simulate import run_simulator
 
     return await run_simulator(args)
@@ -191,6 +195,12 @@ async def campaign(args: argparse.Namespace) -> int:
     from ._cli_campaign import campaign as run_campaign
 
     return await run_campaign(args)
+
+
+async def phone(args: argparse.Namespace) -> int:
+    from ._cli_phone import phone as run_phone
+
+    return await run_phone(args)
 
 
 async def demo(args: argparse.Namespace) -> int:

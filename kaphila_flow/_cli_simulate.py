@@ -13,7 +13,6 @@ import anyio
 
 from ._cli_run import print_entry, print_result, region_from_args
 from ._client import KaphilaClient
-from ._clock import ScaledClock
 from ._exceptions import ConfigurationError
 from ._loading import load_target
 from ._retry import RetryPolicy
@@ -82,7 +81,6 @@ async def _simulated(simulator: Simulator, region: str | None = None) -> AsyncIt
             client,
             owns_transport=True,
             on_transcript=print_entry,
-            clock=ScaledClock(simulator.speed),
             default_region=region,
         )
         async with runtime:

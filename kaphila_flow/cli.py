@@ -1,4 +1,4 @@
-"""``kaphila-flow``: run the simulator, serve flows, dial a flow, the demo.
+"""``kaphila-flow``: run the simulator, serve flows, dial a flow, the dev phone, the demo.
 
 Settings come from ``KAPHILA_*`` environment variables; flags override them. A missing
 or malformed setting is one clear line on stderr and exit status 2, not a traceback.
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=None, help="scale every delay (2 = twice as fast)"
     )
     _log_flags(sim)
+    sim.add_argument(
+        "--phone",
+        action="store_true",
+        help="serve the dev phone page at /phone/ (unscripted numbers ring on it)",
+    )
 
     serve = commands.add_parser("serve", help="serve the webhook receiver for a runtime or a flow")
     serve.add_argument("target", help="MODULE_OR_FILE:RUNTIME_OR_FLOW")
@@ -160,6 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
     _common_dial_flags(run)
     _log_flags(run)
 
+    phone = commands.add_parser(
+        "phone", help="be the callee of a flow in your browser, against the simulator"
+    )
+    phone.add_argument("target", help="MODULE_OR_FILE:FLOW, e.g. examples/ivr_menu.py:flow")
+    phone.add_argument(
+        "numbers", nargs="*", metavar="NUMBER", help=f"called once the page opens ({DEMO_NUMBER})"
+    )
+    phone.add_argument("--contacts", help="CSV file: call each contact once (a campaign)")
+    phone.add_argument("--concurrency", type=int, default=3, help="with --contacts (default 3)")
+    phone.add_argument(
+        "--host", default="127.0.0.1", help="where the page listens (beyond loopback: a token)"
+    )
+    phone.add_argument("--port", type=int, default=0, help="the page's port (default: any free)")
+    phone.add_argument("--no-browser", action="store_true", help="only print the page's URL")
+    phone.add_argument("--speed", type=float, default=None, help="scale every delay")
+    phone.add_argument("--config", help="simulator TOML file (unlisted numbers ring the page)")
+    phone.add_argument("--caller-id", help="caller id to send (whitelisted for you)")
+    phone.add_argument("--use-amd", action="store_true", help="answering machine detection")
+    phone.add_argument("--ring-timeout", type=int, default=None, help="seconds to ring (30)")
+
     commands.add_parser("demo", help="run examples/ivr_menu.py against the simulator")
     return parser
 
@@ -179,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dial": run.dial,
         "demo": run.demo,
         "campaign": run.campaign,
+        "phone": run.phone,
     }
     try:
         return int(anyio.run(handlers[args.command], args) or 0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -125,6 +125,8 @@ class Provider:
         self._expected: dict[str, deque[Callee]] = {}
         self._messages = 0
         self._last_event = 0
+        #: Called with each batch of events a call emits (a host's watchers).
+        self.on_events: Callable[[ProviderCall, list[ev.Event], float], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Provider {len(self.calls)} calls>"
@@ -267,11 +269,13 @@ class Provider:
     def answer_call(self, call_id: str, now: float, how: AnswerMode = "human") -> None:
         """The person at the phone picks up (``human``, ``machine`` or ``unknown``)."""
         if how not in ("human", "machine", "unknown"):
-            raise ValueError(f"answer as 'human', 'machine' or 'unknown', not {how!r}")
+            raise ValueError(f"how must be human, machine or unknown, not {how!r}")
+        self._require_ringing(call_id, "answer")
         self._by_hand(call_id, now, Action("answer", how=how))
 
     def decline_call(self, call_id: str, now: float) -> None:
         """The person at the phone rejects the ringing call (busy)."""
+        self._require_ringing(call_id, "decline")
         self._by_hand(call_id, now, Action("reject"))
 
     def press_keys(self, call_id: str, keys: str, now: float) -> float:
@@ -279,16 +283,25 @@ class Provider:
         if not isinstance(keys, str) or not keys or any(k not in KEYS for k in keys):
             raise ValueError(f"keys must be telephone keys (0-9, * and #), not {keys!r}")
         call = self._live(call_id)
+        held = call.run.callee.answer == "held"
+        if held and call.model.phase is Phase.RINGING and not call.run.hand_pending:
+            raise ValueError(f"call {call_id} is not answered yet")
         at = now
         for index, key in enumerate(keys):
             at = now + index * KEY_GAP
             call.run.by_hand(at, Action("press", key))
         self._changed(call, now)
+        self.advance(now)  # what is due now happens now
         return at
 
     def callee_hangs_up(self, call_id: str, now: float) -> None:
         """The person at the phone hangs up."""
         self._by_hand(call_id, now, Action("hang_up"))
+
+    def _require_ringing(self, call_id: str, what: str) -> None:
+        call = self._live(call_id)
+        if call.model.phase is not Phase.RINGING or call.run.hand_pending:
+            raise ValueError(f"cannot {what} call {call_id}: it is not ringing")
 
     def by_hand_pending(self, call_id: str) -> int:
         """How many actions a person took on this call are still to happen."""
@@ -299,6 +312,7 @@ class Provider:
         call = self._live(call_id)
         call.run.by_hand(now, action)
         self._changed(call, now)
+        self.advance(now)  # a person's action takes effect at once
 
     # -- time ------------------------------------------------------------------------
 
@@ -371,8 +385,11 @@ class Provider:
         if model.answered_at is not None and not call.charged:
             call.charged = True  # Kaphila deducts credits when a call is answered
             call.account.credits = max(0, call.account.credits - 1)
-        for event in model.take_events():
+        events = model.take_events()
+        for event in events:
             self._emit(call, event, now)
+        if events and self.on_events is not None:
+            self.on_events(call, events, now)
         for playback in model.take_finished():
             for pending in call.playbacks:
                 if pending.playback is playback:

@@ -11,8 +11,9 @@ or in Python (e.g. in tests, from asyncio or trio code):
 from .._callees import Callee, KeyStep
 from .._provider import Account, Faults, Provider
 from ._book import load_simulator, simulator_from_mapping
-from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, Simulator
+from ._core import DEFAULT_KEY, INSTANT, USER_AGENT, AnswerHow, Simulator
 from ._http import create_app
+from ._notices import Notice, NoticeFeed, NoticeKind
 from ._process import simulator_process
 from ._serving import SimulatorThread, serve_simulator
 
@@ -21,10 +22,14 @@ __all__ = [
     "INSTANT",
     "USER_AGENT",
     "Account",
+    "AnswerHow",
     "Callee",
     "Faults",
     "KeyStep",
     "Provider",
+    "Notice",
+    "NoticeFeed",
+    "NoticeKind",
     "Simulator",
     "SimulatorThread",
     "create_app",

@@ -72,8 +72,14 @@ def _account(key: str, data: Any) -> Account:
         raise ConfigurationError(f"{where}: {exc}") from None
 
 
-def simulator_from_mapping(data: Mapping[str, Any], *, speed: float | None = None) -> Simulator:
-    """A simulator from a ``callees.toml``'s contents, already parsed."""
+def simulator_from_mapping(
+    data: Mapping[str, Any],
+    *,
+    speed: float | None = None,
+    default_callee: Callee | None = None,
+) -> Simulator:
+    """A simulator from a parsed ``callees.toml``; ``default_callee`` stands for
+    ``[callees.default]`` when the file has none."""
     unknown = set(data) - {"speed", "accounts", "callees"}
     if unknown:
         raise ConfigurationError(f"unknown setting(s) {', '.join(sorted(unknown))}")
@@ -83,7 +89,7 @@ def simulator_from_mapping(data: Mapping[str, Any], *, speed: float | None = Non
         raise ConfigurationError("accounts and callees must be tables")
     accounts = {key: _account(key, value) for key, value in accounts_table.items()} or None
     callees: dict[str, Callee] = {}
-    default = None
+    default = default_callee
     for number, table in callees_table.items():
         where = f'callees."{number}"'
         try:
@@ -105,8 +111,11 @@ def simulator_from_mapping(data: Mapping[str, Any], *, speed: float | None = Non
     )
 
 
-def load_simulator(path: str | Path, *, speed: float | None = None) -> Simulator:
-    """A simulator configured by a TOML file (see ``EXAMPLE``)."""
+def load_simulator(
+    path: str | Path, *, speed: float | None = None, default_callee: Callee | None = None
+) -> Simulator:
+    """A simulator configured by a TOML file (see ``EXAMPLE``); ``default_callee``
+    answers numbers the file does not list when it has no ``[callees.default]``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -115,4 +124,4 @@ def load_simulator(path: str | Path, *, speed: float | None = None) -> Simulator
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
-    return simulator_from_mapping(data, speed=speed)
+    return simulator_from_mapping(data, speed=speed, default_callee=default_callee)

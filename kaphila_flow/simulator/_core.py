@@ -6,6 +6,9 @@ HTTP layer (``_http.py``) turns requests into commands for it, the shared
 ``webhookUrl`` in order, retried until acknowledged, as Kaphila's at-least-once
 delivery does. Deliveries run through a bounded pool (``delivery_concurrency`` at
 once, one connection each), so thousands of calls never queue inside httpx.
+A person may hold a phone (``Callee(answer="held")``) and act through ``answer_call``,
+``decline_call``, ``press_keys`` and ``callee_hangs_up``; ``watch()`` shows every
+admitted request and emitted event as it happens (the dev phone's feed).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -30,6 +34,14 @@ from .._numbers import normalize_number
 from .._provider import DEFAULT_KEY, Account, AccountState, Faults, Provider, ProviderCall, Webhook
 from .._provider._host import ProviderHost
 from .._signing import sign
+from ._notices import (
+    DEFAULT_FEED_LIMIT,
+    Notice,
+    NoticeFeed,
+    NoticeHub,
+    call_notices,
+    request_notice,
+)
 
 __all__ = ["DEFAULT_KEY", "INSTANT", "USER_AGENT", "Simulator"]
 
@@ -44,6 +56,8 @@ INSTANT = 1000.0
 DELIVERY_CONCURRENCY = 64
 #: Events remembered in ``events`` (every webhook the simulator sent or tried).
 EVENT_LOG_LIMIT = 100_000
+#: How a person answers: themselves, their voicemail, or so that AMD cannot tell.
+AnswerHow = Literal["human", "machine", "unknown"]
 
 
 class Simulator:
@@ -97,6 +111,8 @@ class Simulator:
         self._limit: anyio.CapacityLimiter | None = None
         self._queues: dict[str, deque[Webhook]] = {}
         self._webhook_serial = 0
+        self._notices = NoticeHub()
+        self.provider.on_events = self._events_emitted
 
     def __repr__(self) -> str:
         return f"<Simulator {len(self.calls)} calls, speed {self.speed:g}>"
@@ -139,6 +155,34 @@ class Simulator:
         """Set what the phone at ``number`` does."""
         self.provider.callees[normalize_number(number)] = callee
 
+    # -- watching --------------------------------------------------------------------
+
+    def watch(self, *, limit: int = DEFAULT_FEED_LIMIT) -> AbstractAsyncContextManager[NoticeFeed]:
+        """Every admitted request and emitted event from now on, in order, as ``Notice``s.
+
+            async with simulator.watch() as notices:
+                async for notice in notices:
+                    ...
+
+        Use it on the simulator's event loop. A watcher more than ``limit`` notices
+        behind loses the oldest ones (and reads a ``DROPPED`` notice counting them): it
+        never holds the simulator up.
+        """
+        return self._notices.watch(limit=limit)
+
+    def _notify(self, notices: Sequence[Notice]) -> None:
+        self._notices.publish(notices)
+
+    def _events_emitted(self, call: ProviderCall, events: list[ev.Event], now: float) -> None:
+        if self._notices.watched:
+            self._notify(call_notices(call.model, events, now, callee=call.run.callee.answer))
+
+    def record_request(self, path: str, body: dict[str, Any]) -> None:
+        """An admitted request's body, read: kept in ``requests`` and shown to watchers."""
+        self.requests.append((path, body))
+        if self._notices.watched:
+            self._notify([request_notice(self.now(), path, body)])
+
     # -- requests (each may raise an ApiError, which the HTTP layer turns into JSON) ---
 
     def authenticate(self, api_key: str | None) -> AccountState:
@@ -166,9 +210,7 @@ class Simulator:
 
     # -- the callee, by hand (the dev phone) -------------------------------------------
 
-    def answer_call(
-        self, call_id: str, how: Literal["human", "machine", "unknown"] = "human"
-    ) -> None:
+    def answer_call(self, call_id: str, how: AnswerHow = "human") -> None:
         """The person at the phone picks up."""
         self.provider.answer_call(call_id, self.now(), how)
         self.host.poke()

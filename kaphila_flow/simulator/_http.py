@@ -108,7 +108,7 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
 
     async def _logged(path: str) -> dict[str, Any]:
         body = await _body()
-        simulator.requests.append((path, body))
+        simulator.record_request(path, body)
         return body
 
     @post("/makecall")
