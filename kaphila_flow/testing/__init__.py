@@ -1,5 +1,5 @@
 """Test helpers: an in-memory Kaphila (``FakeKaphila``) and the ``kaphila`` fixture."""
 
-from ._fake import FakeKaphila, Phone
+from ._fake import FakeKaphila, Phone, Turn
 
-__all__ = ["FakeKaphila", "Phone"]
+__all__ = ["FakeKaphila", "Phone", "Turn"]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
 
 import anyio
 
+from .. import _events as ev
 from .._clock import VirtualClock
 from .._commands import (
     Command,
@@ -33,11 +35,15 @@ from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
 from ._settle import wait_all_tasks_blocked
 
-__all__ = ["FakeKaphila", "Phone"]
+__all__ = ["Answer", "FakeKaphila", "Phone", "Turn"]
 
 R = TypeVar("R")
 T = TypeVar("T")
-Answer = Literal["human", "machine", "no-answer"]
+#: How the callee answers: a person, a machine, AMD unsure, busy, or not at all.
+Answer = Literal["human", "machine", "unknown", "busy", "no-answer"]
+ANSWERS: tuple[Answer, ...] = ("human", "machine", "unknown", "busy", "no-answer")
+#: What AMD reports when it cannot tell (``answer="unknown"``).
+_UNSURE = ev.Amd(ev.Amd.UNKNOWN, "NOTSURE", 0.5)
 
 #: Virtual time between two keys pressed in one ``press("123")``.
 KEY_GAP = 0.1
@@ -98,8 +104,9 @@ class FakeKaphila:
         **dial_options: Any,
     ) -> Phone:
         """Place a call to a phone the test holds, running ``flow`` on it."""
-        if answer not in ("human", "machine", "no-answer"):
-            raise ValueError(f"answer must be 'human', 'machine' or 'no-answer', not {answer!r}")
+        if answer not in ANSWERS:
+            choices = ", ".join(repr(a) for a in ANSWERS)
+            raise ValueError(f"answer must be one of {choices}, not {answer!r}")
         self._answers[normalize_number(number)].append(answer)
         handle = await self.runtime.start(number, flow, **dial_options)
         return Phone(self, handle)
@@ -160,9 +167,16 @@ class FakeKaphila:
         self._live[call_id] = model
         pending = self._answers.get(command.number)
         answer: Answer = pending.popleft() if pending else "human"
-        if answer != "no-answer":
+        if answer in ("human", "machine", "unknown"):
             model.answer(now, machine=answer == "machine")
+        elif answer == "busy":
+            model.caller_hangs_up(now)  # rejected while ringing: the flow never runs
         # Events go out before the answer comes back, as they may over real HTTP.
+        if answer == "unknown" and model.amd is not None:
+            model.amd = _UNSURE
+            self._dispatch_as(model, ev.CallAnswered, amd=_UNSURE)
+        elif answer == "busy":
+            self._dispatch_as(model, ev.CallEnded, end_reason="busy", hangup_cause="17")
         self._flush(model)
         return MakeCallReply(
             call_id=call_id,
@@ -176,6 +190,11 @@ class FakeKaphila:
             total_trunks=1,
             timestamp=None,
         )
+
+    def _dispatch_as(self, model: CallModel, kind: type[ev.Event], **fields: Any) -> None:
+        """Dispatch the model's pending events, ``fields`` changed on those of ``kind``."""
+        for event in model.take_events():
+            self.runtime.dispatch(replace(event, **fields) if isinstance(event, kind) else event)
 
     def _flush(self, model: CallModel) -> None:
         if model.phase in (Phase.ENDED, Phase.FORWARDED):  # handed over: no more timers
@@ -221,6 +240,18 @@ class FakeKaphila:
         return min(later) if later else None
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Where a call stands when the caller has a say (see ``Phone.turn``)."""
+
+    #: What the flow said (``say`` texts and gather prompts) since the previous turn.
+    heard: tuple[str, ...]
+    #: The gather the flow waits on; ``None`` when the call ended, or when the flow
+    #: waits for the caller outside a gather (``call.keys()``, ``wait_for``).
+    gather: Gather | None
+    ended: bool
+
+
 class Phone:
     """The callee's phone in a test. Each method lets the call go on as far as it must."""
 
@@ -228,6 +259,7 @@ class Phone:
         self._fake = fake
         self._handle = handle
         self._heard = 0
+        self._turned = 0
         self._forwards = 0
 
     def __repr__(self) -> str:
@@ -262,6 +294,27 @@ class Phone:
             return None
 
         return await self._until(next_heard, "the flow to say something")
+
+    async def turn(self) -> Turn:
+        """Let the call go on until the flow waits for the caller, or the call ends.
+
+        The flow waits for the caller when a gather is active and the flow awaits its
+        outcome (``Turn.gather``), or when it awaits keys or events outside a gather
+        (``gather`` is ``None``, ``ended`` false). Says and prompts on the way pass by
+        themselves and are returned in ``Turn.heard``; nothing is pressed.
+        """
+
+        def waiting() -> Turn | None:
+            model = self.model
+            if self._handle.done:
+                return self._next_turn(None, ended=True)
+            if model is None or model.next_timer(kinds=_SELF_PASSING) is not None:
+                return None
+            if self._handle._session.waiting_for is None:
+                return None
+            return self._next_turn(model.gathering, ended=False)
+
+        return await self._until(waiting, "the flow to wait for the caller")
 
     async def press(self, keys: str) -> None:
         """Press ``keys`` one after another (a tenth of a second apart)."""
@@ -334,6 +387,11 @@ class Phone:
             if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
                 out.append(command.text or "")
         return out
+
+    def _next_turn(self, gather: Gather | None, *, ended: bool) -> Turn:
+        heard = self._utterances()
+        new, self._turned = tuple(heard[self._turned :]), len(heard)
+        return Turn(new, gather, ended)
 
     def _require_model(self, action: str) -> CallModel:
         model = self.model
