@@ -132,6 +132,8 @@ class FakeKaphila:
         model = self.models.get(call_id or "")
         if model is None:
             raise CallNotFound("Call not found", endpoint=command.path)
+        if model.live:  # a forwarded call is parked without timers until it gets a command
+            self._live.setdefault(model.call_id, model)
         reply: Any
         try:
             if isinstance(command, (Voice, Play)):
