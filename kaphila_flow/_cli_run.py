@@ -16,7 +16,7 @@ from ._loading import load_target
 from ._result import CallResult, TranscriptEntry
 from ._runtime import CallHandle, Runtime
 
-__all__ = ["campaign", "demo", "dial", "serve", "simulator"]
+__all__ = ["campaign", "demo", "dial", "explore", "serve", "simulator"]
 
 
 def _out() -> TextIO:
@@ -199,6 +199,12 @@ async def campaign(args: argparse.Namespace) -> int:
     from ._cli_campaign import campaign as run_campaign
 
     return await run_campaign(args)
+
+
+async def explore(args: argparse.Namespace) -> int:
+    from ._cli_explore import explore_flow
+
+    return await explore_flow(args)
 
 
 async def demo(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``kaphila-flow``: run the simulator, serve flows, dial a flow, the demo.
+"""``kaphila-flow``: run the simulator, serve flows, dial a flow, explore it, the demo.
 
 Settings come from ``KAPHILA_*`` environment variables; flags override them. A missing
 or malformed setting is one clear line on stderr and exit status 2, not a traceback.
@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from ._cli_explore import add_parser as add_explore_parser
 from ._exceptions import KaphilaError
 
 __all__ = ["main"]
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="with --simulate: simulator TOML file")
     _common_dial_flags(run)
 
+    add_explore_parser(commands)
     commands.add_parser("demo", help="run examples/ivr_menu.py against the simulator")
     return parser
 
@@ -137,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dial": run.dial,
         "demo": run.demo,
         "campaign": run.campaign,
+        "explore": run.explore,
     }
     try:
         return int(anyio.run(handlers[args.command], args) or 0)

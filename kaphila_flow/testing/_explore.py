@@ -86,6 +86,8 @@ class ExploreOptions(TypedDict, total=False):
     number: str
     #: Real seconds a flow may be busy outside the call before the path counts as stuck.
     patience: float
+    #: The flow's name in reports (default: ``module.function``).
+    name: str
     # What ``Runtime.start`` takes for the call:
     caller_id: str
     use_amd: bool
@@ -108,6 +110,7 @@ class _Settings:
     ignore: frozenset[ProblemKind]
     number: str
     patience: float
+    name: str | None
     dial: dict[str, Any]
 
     @classmethod
@@ -141,6 +144,7 @@ class _Settings:
             ignore=ignore,
             number=str(options.get("number", DEFAULT_NUMBER)),
             patience=_positive("patience", options.get("patience", 5.0)),
+            name=options.get("name"),
             dial=dial,
         )
 
@@ -558,7 +562,7 @@ async def _search(flow: Flow, settings: _Settings) -> Exploration:
         )
         search = _Search(driver, settings)
         await search.run()
-    return search.result(_flow_name(flow))
+    return search.result(settings.name or _flow_name(flow))
 
 
 #: Set while exploring; the flows' tasks inherit it (contexts are copied at spawn).

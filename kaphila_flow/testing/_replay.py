@@ -138,42 +138,45 @@ class Driver:
         stop = Stop.ENDED
         note = ""
         point = Point(PointKind.DIAL)
-        try:
-            while True:
-                with anyio.fail_after(self.step_limit):
+        # One guard for the whole call, its deadline moved on at each step: a step that
+        # makes no progress (a loop that never speaks nor waits for the caller) stops it.
+        with anyio.CancelScope() as guard:
+            try:
+                while True:
+                    guard.deadline = anyio.current_time() + self.step_limit
                     point, heard = await self._next_point(phone, heard)
-                if len(steps) == len(plan):
-                    point_mark = self._sent(phone)
-                if point.kind is PointKind.END:
-                    break
-                if len(steps) < len(plan):
-                    expected = plan[len(steps)]
-                    if expected.point != point:
-                        raise _Diverged(
-                            f"replaying the same choices reached {point.describe()} "
-                            f"where an earlier call reached {expected.point.describe()}"
-                        )
-                    choice = expected.choice
-                elif mode is Mode.PROBE:
-                    stop, choice = Stop.PROBED, Choice(Action.HANG_UP)
-                elif len(steps) > self.max_depth:
-                    stop, choice = Stop.CUT, Choice(Action.HANG_UP)
-                else:
-                    choice = default_choice(point)
-                steps.append(Step(point, choice))
-                if len(steps) == len(plan):
-                    choice_mark = self._sent(phone)
-                if choice.action is Action.HANG_UP:
-                    hung_up_after = self._sent(phone)
-                with anyio.fail_after(self.step_limit):
+                    if len(steps) == len(plan):
+                        point_mark = self._sent(phone)
+                    if point.kind is PointKind.END:
+                        break
+                    if len(steps) < len(plan):
+                        expected = plan[len(steps)]
+                        if expected.point != point:
+                            raise _Diverged(
+                                f"replaying the same choices reached {point.describe()} "
+                                f"where an earlier call reached {expected.point.describe()}"
+                            )
+                        choice = expected.choice
+                    elif len(steps) > self.max_depth:
+                        stop, choice = Stop.CUT, Choice(Action.HANG_UP)
+                    elif mode is Mode.PROBE:
+                        stop, choice = Stop.PROBED, Choice(Action.HANG_UP)
+                    else:
+                        choice = default_choice(point)
+                    steps.append(Step(point, choice))
+                    if len(steps) == len(plan):
+                        choice_mark = self._sent(phone)
+                    if choice.action is Action.HANG_UP:
+                        hung_up_after = self._sent(phone)
+                    guard.deadline = anyio.current_time() + self.step_limit
                     await self._apply(phone, point, choice)
-        except _Stuck as exc:
-            stop, note = Stop.STUCK, str(exc)
-        except TimeoutError:
+            except _Stuck as exc:
+                stop, note = Stop.STUCK, str(exc)
+            except _Diverged as exc:
+                stop, note = Stop.DIVERGED, str(exc)
+        if guard.cancelled_caught:
             stop = Stop.STUCK
             note = f"the call made no progress in {self.step_limit:g} s (a loop outside any say?)"
-        except _Diverged as exc:
-            stop, note = Stop.DIVERGED, str(exc)
         if not phone.done and hung_up_after is None:
             hung_up_after = self._sent(phone)
             await phone.hang_up()
