@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck fuzz bench clean
+.PHONY: test demo lint typecheck fuzz bench diagrams clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check kaphila_flow tests examples benchmarks
-	$(BIN)/ruff format --check kaphila_flow tests examples benchmarks
+	$(BIN)/ruff check kaphila_flow tests examples benchmarks docs
+	$(BIN)/ruff format --check kaphila_flow tests examples benchmarks docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy kaphila_flow
@@ -33,6 +33,9 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet matplotlib
 	$(BIN)/python -m benchmarks
+
+diagrams: $(STAMP)
+	$(BIN)/python docs/make_diagrams.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis

@@ -293,9 +293,9 @@ def render_text(exploration: Exploration, *, hang_ups: bool = False) -> str:
 
 # -- Mermaid -------------------------------------------------------------------------------
 
-#: Characters Mermaid reads as syntax, written as its numeric entity codes.
-_MERMAID_ESCAPES = {c: f"#{ord(c)};" for c in '"#&<>|`'}
-_MERMAID_ESCAPES["\n"] = " "
+#: Characters that end a Mermaid string or that its HTML labels read as markup, as
+#: look-alikes. (Mermaid's own "#quot;" codes are not decoded in every renderer.)
+_MERMAID_ESCAPES = {'"': "'", "`": "'", "<": "\u2039", ">": "\u203a", "&": "\uff06", "\n": " "}
 _PROBLEM = "stroke:#c0392b,stroke-width:2px"
 
 
