@@ -15,8 +15,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check kaphila_flow tests examples benchmarks docs
-	$(BIN)/ruff format --check kaphila_flow tests examples benchmarks docs
+	$(BIN)/ruff check kaphila_flow tests examples benchmarks docs/make_diagrams.py
+	$(BIN)/ruff format --check kaphila_flow tests examples benchmarks docs/make_diagrams.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy kaphila_flow
