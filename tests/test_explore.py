@@ -191,6 +191,41 @@ def test_entries_the_explorer_cannot_guess() -> None:
     assert "verified" in {p.result.value for p in by_function.paths}
 
 
+async def test_keys_outside_a_gather() -> None:
+    async def ready(call: Call) -> str:
+        await call.say("Press any key when you are ready.")
+        async for _key in call.keys(timeout=20):
+            await call.say("Thank you. Goodbye.")
+            return "ready"
+        await call.say("Nothing pressed. Goodbye.")
+        return "nothing"
+
+    exploration = await explore_async(ready)
+    assert exploration.exhaustive and not exploration.problems, exploration
+    say = exploration.root.branches[0].node
+    wait = say.branches[0].node
+    assert wait.point.kind is PointKind.WAIT
+    assert [b.label for b in wait.branches] == ["0-9,*,#", "silence", "hang up"]
+    assert {p.result.value for p in exploration.paths if p.ending is Ending.COMPLETED} == {
+        "ready",
+        "nothing",
+    }
+
+
+async def test_waiting_for_keys_for_ever() -> None:
+    async def patient(call: Call) -> str:
+        await call.say("Press a key.")
+        async for key in call.keys():  # no timeout: a silent caller is kept for ever
+            return key
+        return "never"
+
+    exploration = await explore_async(patient, max_depth=4)
+    problem = only(exploration, ProblemKind.NEVER_ENDS)
+    assert [s.choice.action for s in problem.path.steps[2:]] == [Action.SILENCE] * 3 + [
+        Action.HANG_UP
+    ]
+
+
 # -- a flow whose paths depend on outside data -----------------------------------------------
 
 
@@ -360,6 +395,7 @@ def test_the_depth_bound_is_reported() -> None:
         ({"max_paths": 1.5}, ValueError, "max_paths"),
         ({"prompt_limit": -1}, ValueError, "prompt_limit"),
         ({"answers": ["voicemail"]}, ValueError, "answers"),
+        ({"answers": []}, ValueError, "at least one"),
         ({"entries": {"PIN": ["12a"]}}, ValueError, "telephone keys"),
         ({"ignore": ["no-goodbye"]}, TypeError, "ProblemKind"),
         ({"use_amd": True, "webhook": "x"}, TypeError, "webhook"),

@@ -279,7 +279,7 @@ def render_text(exploration: Exploration, *, hang_ups: bool = False) -> str:
                 continue
             for index, edge in enumerate(out):
                 last = index == len(out) - 1
-                lines.append(f"{indent}{'└─' if last else '├─'} {edge.label or '…'}")
+                lines.append(f"{indent}{'└─' if last else '├─'} {edge.label or 'listen'}")
                 show(diagram.node(edge.target), indent + ("   " if last else "│  "))
             return
 

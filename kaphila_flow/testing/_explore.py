@@ -119,10 +119,10 @@ class _Settings:
         if unknown:
             raise TypeError(f"explore() got unknown option(s): {', '.join(unknown)}")
         dial = {k: v for k, v in options.items() if k in _DIAL_KEYS}
-        answers = tuple(
-            options.get("answers")
-            or (ANSWERS if dial.get("use_amd") else ("human", "busy", "no-answer"))
-        )
+        default = ANSWERS if dial.get("use_amd") else ("human", "busy", "no-answer")
+        answers = tuple(options.get("answers", default))
+        if not answers:
+            raise ValueError("answers must name at least one way to answer, such as 'human'")
         for answer in answers:
             if answer not in ANSWERS:
                 raise ValueError(f"answers must be among {', '.join(ANSWERS)}, not {answer!r}")

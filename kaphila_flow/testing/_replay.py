@@ -10,6 +10,7 @@ point (a probe: what does pressing this key lead to?).
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,8 +25,9 @@ from ._paths import Action, Choice, Point, PointKind, Step
 
 __all__ = ["Driver", "Mode", "Stop", "Trace", "completes"]
 
-#: Silence at a wait outside a gather: this many seconds pass before the next choice.
+#: Silence at a wait outside a gather: at most this many seconds pass, in steps.
 WAIT_SILENCE = 60.0
+WAIT_STEP = 0.25
 
 
 class Mode(enum.Enum):
@@ -84,9 +86,9 @@ def _result_key(result: CallResult) -> tuple[object, ...]:
     return (result.status, repr(result.value), what, result.forwarded_to)
 
 
-def _comparable(command: Command[Any]) -> tuple[object, ...]:
+def _comparable(command: Command[Any]) -> tuple[str, str]:
     body = {k: v for k, v in command.body().items() if k != "callId"}
-    return (type(command).__name__, tuple(sorted(body.items(), key=lambda kv: kv[0])))
+    return (type(command).__name__, json.dumps(body, sort_keys=True, default=repr))
 
 
 class _Stuck(Exception):
@@ -233,4 +235,16 @@ class Driver:
             if point.kind is PointKind.GATHER:
                 await phone.stay_silent()
             else:
-                await phone.waits(WAIT_SILENCE)
+                await self._wait_out(phone)
+
+    async def _wait_out(self, phone: Phone) -> None:
+        """Silence outside a gather: let time pass until the flow does something.
+
+        In short steps, so that what the flow says when its wait ends is still being
+        said at the next point (the shortest speech takes half a second).
+        """
+        sent = self._sent(phone)
+        waited = 0.0
+        while waited < WAIT_SILENCE and not phone.done and self._sent(phone) == sent:
+            await phone.waits(WAIT_STEP)
+            waited += WAIT_STEP
