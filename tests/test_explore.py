@@ -25,6 +25,7 @@ from kaphila_flow.testing import (
     PointKind,
     Problem,
     ProblemKind,
+    Turn,
     explore,
     explore_async,
 )
@@ -65,7 +66,7 @@ async def test_turn_stops_where_the_caller_has_a_say(kaphila: FakeKaphila) -> No
     assert turn.heard == (reprompt,)
     await phone.press("1")
     turn = await phone.turn()
-    assert turn == type(turn)(("Connecting you to sales.",), None, True)
+    assert turn == Turn(("Connecting you to sales.",), None, True)
     assert (await phone.result()).value == "sales"
 
 
