@@ -227,6 +227,19 @@ async def test_waiting_for_keys_for_ever() -> None:
     ]
 
 
+def test_call_data_reaches_the_flow() -> None:
+    reminder = load_example("appointment_reminder")
+    data = {"name": "Ann", "appointment": "tomorrow at nine"}
+    exploration = explore(reminder.flow, backend="trio", data=data, **reminder.DIAL_OPTIONS)
+    person = next(p for p in exploration.paths if p.answer == "human")
+    assert (
+        person.heard[0]
+        == "Hello Ann, this is Acme Dental. You have an appointment tomorrow at nine."
+    )
+    machine = next(p for p in exploration.paths if p.answer == "machine")
+    assert machine.heard == (reminder.VOICEMAIL,) and machine.result.value == "voicemail"
+
+
 # -- a flow whose paths depend on outside data -----------------------------------------------
 
 
