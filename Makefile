@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: test demo lint typecheck docs browser screenshot fuzz bench clean
+.PHONY: test demo lint typecheck docs browser screenshot fuzz bench diagrams clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ $(DOCS_STAMP): $(STAMP)
 	touch $(DOCS_STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check kaphila_flow tests examples benchmarks docs/_hooks.py
-	$(BIN)/ruff format --check kaphila_flow tests examples benchmarks docs/_hooks.py
+	$(BIN)/ruff check kaphila_flow tests examples benchmarks docs/_hooks.py docs/make_diagrams.py
+	$(BIN)/ruff format --check kaphila_flow tests examples benchmarks docs/_hooks.py docs/make_diagrams.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy kaphila_flow
@@ -57,6 +57,9 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet matplotlib
 	$(BIN)/python -m benchmarks
+
+diagrams: $(STAMP)
+	$(BIN)/python docs/make_diagrams.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis site

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import end_to_end, ingest, scale, test_speed
+from . import end_to_end, explore, ingest, scale, test_speed
 from ._report import Row, table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,6 +49,9 @@ def main() -> None:
     # leaves a large heap that would slow what runs after it in the same process.
     print("test speed ...", flush=True)
     rows += test_speed.run(quick)
+    gc.collect()
+    print("explore ...", flush=True)
+    rows += explore.run(quick)
     gc.collect()
     print("scale ...", flush=True)
     scale_rows, curves = scale.run(quick)

@@ -19,7 +19,17 @@ from ._result import CallResult
 from ._runtime import CallHandle, Runtime
 from ._terminal import CallerScreen, print_entry, print_result
 
-__all__ = ["campaign", "demo", "dial", "phone", "print_entry", "print_result", "serve", "simulator"]
+__all__ = [
+    "campaign",
+    "demo",
+    "dial",
+    "explore",
+    "phone",
+    "print_entry",
+    "print_result",
+    "serve",
+    "simulator",
+]
 
 
 def _out() -> TextIO:
@@ -201,6 +211,12 @@ async def phone(args: argparse.Namespace) -> int:
     from ._cli_phone import phone as run_phone
 
     return await run_phone(args)
+
+
+async def explore(args: argparse.Namespace) -> int:
+    from ._cli_explore import explore_flow
+
+    return await explore_flow(args)
 
 
 async def demo(args: argparse.Namespace) -> int:

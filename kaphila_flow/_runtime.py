@@ -116,6 +116,11 @@ class CallHandle:
         return None if waiting is None else str(waiting)
 
     @property
+    def parked(self) -> bool:
+        """Whether the flow is blocked waiting for an event and nothing has woken it."""
+        return self._session.parked and self._session.waiting_for is not None
+
+    @property
     def awaiting_keys(self) -> bool:
         """Whether the flow waits right now for the outcome of a gather (the caller's keys)."""
         session = self._session

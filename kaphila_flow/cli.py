@@ -1,4 +1,5 @@
-"""``kaphila-flow``: run the simulator, serve flows, dial a flow, the dev phone, the demo.
+"""``kaphila-flow``: run the simulator, serve flows, dial a flow, explore it, the dev phone,
+the demo.
 
 Settings come from ``KAPHILA_*`` environment variables; flags override them. A missing
 or malformed setting is one clear line on stderr and exit status 2, not a traceback.
@@ -13,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from ._cli_explore import add_parser as add_explore_parser
 from ._exceptions import KaphilaError
 
 __all__ = ["main"]
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     phone.add_argument("--use-amd", action="store_true", help="answering machine detection")
     phone.add_argument("--ring-timeout", type=int, default=None, help="seconds to ring (30)")
 
+    add_explore_parser(commands)
     commands.add_parser("demo", help="run examples/ivr_menu.py against the simulator")
     return parser
 
@@ -205,8 +208,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": run.demo,
         "campaign": run.campaign,
         "phone": run.phone,
+        "explore": run.explore,
     }
     try:
+        if args.command == "explore":  # every path on the fake, in virtual time
+            from .testing._virtual_time import virtual_time_backend
+
+            name, options = virtual_time_backend("asyncio")
+            return int(
+                anyio.run(handlers[args.command], args, backend=name, backend_options=options) or 0
+            )
         return int(anyio.run(handlers[args.command], args) or 0)
     except KeyboardInterrupt:
         return 130

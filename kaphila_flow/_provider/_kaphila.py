@@ -354,6 +354,14 @@ class Provider:
             out.append(heapq.heappop(outbox)[2])
         return out
 
+    def idle(self, call_id: str) -> bool:
+        """Whether a live, answered call has nothing under way: no playback, no gather,
+        no ring, nothing its callee is about to do."""
+        call = self.calls.get(call_id)
+        if call is None or call.model.phase is not Phase.ANSWERED:
+            return False
+        return not call.model.timers() and call.run.next_action(call.model) is None
+
     def pending_gather_timeout(self, call_id: str) -> float | None:
         """When the gather a call is in times out, if it is in one."""
         call = self.calls.get(call_id)

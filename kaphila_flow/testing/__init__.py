@@ -1,4 +1,5 @@
-"""Test helpers: an in-memory Kaphila (``FakeKaphila``), the ``kaphila`` fixture, virtual time.
+"""Test helpers: an in-memory Kaphila (``FakeKaphila``), the ``kaphila`` fixture, virtual
+time, and ``explore``, which runs a flow along every path a caller can take.
 
 * ``FakeKaphila`` hosts the one provider model in memory; ``Phone`` is the callee's
   phone a test holds; ``Turn`` is where the callee has a say.
@@ -7,13 +8,30 @@
 * ``MockTransport(handler)`` answers a runtime's commands with a function of yours.
 * ``VIRTUAL_TIME_BACKENDS``, ``virtual_time()``, ``VirtualTimeEventLoop``: event loops
   whose clock jumps ahead whenever every task waits (asyncio and trio).
+* ``explore(flow)``: every path of a flow, the problems found on them, a diagram.
 """
 
 from .._callees import Callee, KeyStep
 from .._provider import Account, Faults
-from ._fake import FAKE_WEBHOOK_URL, FakeKaphila, Phone, Turn
+from ._explore import Entries, ExploreOptions, explore, explore_async
+from ._fake import FAKE_WEBHOOK_URL, Answer, FakeKaphila, Phone, Turn
 from ._in_process import InProcessKaphila
 from ._mock import MockTransport, default_reply
+from ._paths import (
+    Action,
+    Branch,
+    CallPath,
+    Choice,
+    Coverage,
+    Ending,
+    Exploration,
+    Node,
+    Point,
+    PointKind,
+    Problem,
+    ProblemKind,
+    Step,
+)
 from ._virtual_time import (
     VIRTUAL_TIME_BACKENDS,
     VirtualTimeEventLoop,
@@ -24,18 +42,36 @@ from ._virtual_time import (
 
 __all__ = [
     "FAKE_WEBHOOK_URL",
-    "Account",
-    "Callee",
-    "Faults",
-    "KeyStep",
     "VIRTUAL_TIME_BACKENDS",
+    "Account",
+    "Action",
+    "Answer",
+    "Branch",
+    "CallPath",
+    "Callee",
+    "Choice",
+    "Coverage",
+    "Ending",
+    "Entries",
+    "ExploreOptions",
+    "Exploration",
     "FakeKaphila",
+    "Faults",
     "InProcessKaphila",
+    "KeyStep",
     "MockTransport",
+    "Node",
     "Phone",
+    "Point",
+    "PointKind",
+    "Problem",
+    "ProblemKind",
+    "Step",
     "Turn",
     "VirtualTimeEventLoop",
     "default_reply",
+    "explore",
+    "explore_async",
     "virtual_time",
     "virtual_time_available",
     "virtual_time_backend",

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import anyio
 import anyio.abc
@@ -36,7 +36,11 @@ from .._runtime import CallHandle, Flow, Runtime
 from .._signing import sign
 from ._virtual_time import virtual_time
 
-__all__ = ["FAKE_WEBHOOK_URL", "FakeKaphila", "Phone", "Turn"]
+__all__ = ["ANSWERS", "FAKE_WEBHOOK_URL", "Answer", "FakeKaphila", "Phone", "Turn"]
+
+#: How the phone a test holds answers a call (``held``: the test answers by hand).
+Answer = Literal["human", "machine", "unknown", "busy", "no-answer"]
+ANSWERS: tuple[str, ...] = get_args(Answer)
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -341,7 +345,12 @@ class Phone:
         return await self._until(lambda: self._handle.outcome, "the call to end")
 
     async def turn(self) -> Turn:
-        """Let the call go on until the flow waits for this caller's keys, or it ends."""
+        """Let the call go on until the flow waits for this caller, or the call ends.
+
+        The flow waits for the caller in a gather (``Turn.gather``), or outside one
+        (``call.keys()``, ``wait_for``: ``gather`` is ``None``), with nothing else on
+        the call that could move it on.
+        """
         self.driven = True
         with suppress(_Stuck):
             await self._until(lambda: self._handle.outcome, "the call to end", stuck_is_error=False)
@@ -469,8 +478,14 @@ class Phone:
                         f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
                         "without it: does it loop with no exit?\n" + self._transcript_so_far()
                     )
-                gather_at = fake.provider.pending_gather_timeout(self._handle.call_id or "")
+                call_id = self._handle.call_id or ""
+                gather_at = fake.provider.pending_gather_timeout(call_id)
                 if gather_at is None:
+                    if self._handle.parked and fake.provider.idle(call_id):
+                        # It waits for this caller outside a gather (keys(), wait_for).
+                        if stuck_is_error:
+                            raise _stuck_error(expecting, self._handle.waiting_for)
+                        raise _Stuck
                     await fake.changed()
                     continue
                 if self._handle.awaiting_keys:  # nothing but this caller can move it on
