@@ -16,10 +16,10 @@ from typing import Any
 
 import anyio
 
-from kaphila_flow import Call, Runtime, VirtualClock, events
+from kaphila_flow import Call, Runtime, events
 from kaphila_flow._serve import bind_socket, serve_app
-from kaphila_flow.testing._settle import wait_all_tasks_blocked
 
+from ._settle import wait_all_tasks_blocked
 from .scale import Answering
 
 
@@ -27,7 +27,7 @@ async def runtime_side(port: int, calls: int) -> None:
     async def parked(call: Call) -> str:
         return await call.gather(num_digits=4, timeout=3600)
 
-    runtime = Runtime(Answering(), clock=VirtualClock())
+    runtime = Runtime(Answering())
     async with runtime, anyio.create_task_group() as tg:
         handles = [await runtime.start("16089270862", parked) for _ in range(calls)]
         await wait_all_tasks_blocked()

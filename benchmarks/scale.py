@@ -9,11 +9,11 @@ from typing import Any
 
 import anyio
 
-from kaphila_flow import Call, Runtime, VirtualClock, events
+from kaphila_flow import Call, Runtime, events
 from kaphila_flow._commands import Command, GatherReply, HangupReply, MakeCall, MakeCallReply
-from kaphila_flow.testing._settle import wait_all_tasks_blocked
 
 from ._report import Row, percentile
+from ._settle import wait_all_tasks_blocked
 
 
 class Answering:
@@ -44,7 +44,7 @@ async def _measure(count: int) -> dict[str, float]:
         resumed[int(call.id.split(".")[0])] = time.perf_counter()
         return digits
 
-    runtime = Runtime(Answering(), clock=VirtualClock())
+    runtime = Runtime(Answering())
     async with runtime:
         gc.collect()
         tracemalloc.start()

@@ -1,13 +1,16 @@
-"""Time for the runtime's own deadlines, real or virtual.
+"""Deprecated: the runtime's own clocks, before time became the event loop's.
 
-The runtime never calls ``anyio.sleep`` for its deadlines; it asks its clock, so the
-in-memory fake can run a 10-second gather timeout in no real time.
+Since 0.2 the runtime reads and waits on time only through anyio, and tests get virtual
+time from the loop itself (``kaphila_flow.testing.VIRTUAL_TIME_BACKENDS``, the
+``kaphila`` fixture). ``Runtime(clock=...)`` is ignored with a ``DeprecationWarning``;
+these classes still work as before for code of your own, and warn when made.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Protocol
 
 import anyio
@@ -28,8 +31,20 @@ class Clock(Protocol):
         """Return once ``now() >= deadline``; ``math.inf`` sleeps until cancelled."""
 
 
+def _deprecated(name: str) -> None:
+    warnings.warn(
+        f"kaphila_flow.{name} is deprecated: time is the event loop's (anyio); tests get "
+        "virtual time from kaphila_flow.testing.VIRTUAL_TIME_BACKENDS",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
 class SystemClock:
-    """Real time: the event loop's clock for deadlines, the system's for timestamps."""
+    """Deprecated. Real time: the loop's clock for deadlines, the system's for timestamps."""
+
+    def __init__(self) -> None:
+        _deprecated("SystemClock")
 
     def now(self) -> float:
         return anyio.current_time()
@@ -44,9 +59,10 @@ class SystemClock:
 
 
 class ScaledClock:
-    """Real time sped up ``speed`` times: a runtime that keeps pace with a fast simulator."""
+    """Deprecated. Real time sped up ``speed`` times."""
 
     def __init__(self, speed: float) -> None:
+        _deprecated("ScaledClock")
         if not speed > 0:
             raise ValueError("speed must be positive")
         self.speed = speed
@@ -72,9 +88,10 @@ class ScaledClock:
 
 
 class VirtualClock:
-    """A clock that moves only when told to (``advance_to``)."""
+    """Deprecated. A clock that moves only when told to (``advance_to``)."""
 
     def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        _deprecated("VirtualClock")
         self._now = start
         self._moved = anyio.Event()
 

@@ -8,22 +8,17 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import pytest
 
 from kaphila_flow import (
     Call,
     CallContextFilter,
     JsonFormatter,
-    Runtime,
-    ScaledClock,
     configure_logging,
     events,
 )
-from kaphila_flow._client import KaphilaClient
-from kaphila_flow._retry import RetryPolicy
-from kaphila_flow.simulator import Account, Callee, Faults, KeyStep, Simulator, SimulatorThread
-from kaphila_flow.testing import FakeKaphila
+from kaphila_flow.simulator import Account, Callee, Faults, KeyStep
+from kaphila_flow.testing import FakeKaphila, InProcessKaphila
 
 from .examples_loader import load_example
 from .test_cli import run
@@ -136,26 +131,15 @@ async def test_json_logs_hold_no_pin_and_no_api_key(root_logging: None) -> None:
         "16085550111": Callee(keys=(KeyStep(WRONG_PIN + "#"),)),
         "16085550112": Callee(keys=(KeyStep("97"), KeyStep(RIGHT_PIN))),
     }
-    simulator = Simulator(
-        accounts={API_KEY: Account(credits=100, rate_limit=10_000)},
+    async with InProcessKaphila(
+        api_key=API_KEY,
+        account=Account(credits=100, rate_limit=10_000),
         callees=callees,
-        speed=20.0,
         webhook_secret=SIGNING,
         faults=Faults(seed=5, duplicate=0.3, api_error=0.1, api_error_status=429),
-    )
-    with SimulatorThread(simulator) as sim:
-        client = KaphilaClient(
-            API_KEY, base_url=sim.base_url, retry=RetryPolicy(backoff=0.01), rate_limit=None
-        )
-        runtime = Runtime(
-            client, owns_transport=True, clock=ScaledClock(20.0), webhook_secrets=[SIGNING]
-        )
-        async with runtime, anyio.create_task_group() as tg:
-            await tg.start(runtime.serve, "127.0.0.1:0")
-            handles = [await runtime.start(number, pin_entry.flow) for number in callees]
-            with anyio.fail_after(60):
-                results = [await handle.result() for handle in handles]
-            tg.cancel_scope.cancel()
+    ) as kaphila:
+        handles = [await kaphila.runtime.start(number, pin_entry.flow) for number in callees]
+        results = [await handle.result() for handle in handles]
     assert [r.value for r in results] == ["denied", "verified"]
     text = out.getvalue()
     lines = records(out)

@@ -5,22 +5,20 @@ from __future__ import annotations
 import logging
 import re
 
-import anyio
 import pytest
 
-from kaphila_flow import Runtime, ScaledClock
-from kaphila_flow._client import KaphilaClient
-from kaphila_flow._retry import RetryPolicy
-from kaphila_flow.simulator import Account, Callee, Faults, KeyStep, Simulator, SimulatorThread
+from kaphila_flow.simulator import Account, Callee, Faults, KeyStep
+from kaphila_flow.testing import InProcessKaphila
 
 from .examples_loader import load_example
 
-pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+pytestmark = pytest.mark.anyio
 
 API_KEY = "ak_live_SECRETKEY_7f3c9a"
 SIGNING = "whsec_c2lnbmluZyBzZWNyZXQgZm9yIHRoZSBkYXk="
 WRONG_PIN, RIGHT_PIN = "975318", "123456"
-SPEED = 20.0  # fast, yet real HTTP latency stays small against scaled deadlines
+# Over HTTP in process (the real client and receiver), in virtual time: no result
+# depends on how fast or busy the machine is.
 
 
 async def test_a_day_of_calls_logs_no_secret(caplog: pytest.LogCaptureFixture) -> None:
@@ -47,34 +45,24 @@ async def test_a_day_of_calls_logs_no_secret(caplog: pytest.LogCaptureFixture) -
                     {"use_amd": True},
                 )
             )
-    simulator = Simulator(
-        accounts={API_KEY: Account(credits=1000, rate_limit=10_000)},
-        speed=SPEED,
+    callees = {number: callee for _flow, number, callee, _options in plan}
+    async with InProcessKaphila(
+        api_key=API_KEY,
+        account=Account(credits=1000, rate_limit=10_000),
+        callees=callees,
         webhook_secret=SIGNING,
         faults=Faults(
             seed=3, duplicate=0.2, webhook_delay=0.01, api_error=0.05, api_error_status=429
         ),
-    )
-    for _flow, number, callee, _options in plan:
-        simulator.callee(number, callee)
-    with SimulatorThread(simulator) as sim:
-        client = KaphilaClient(
-            API_KEY, base_url=sim.base_url, retry=RetryPolicy(backoff=0.01), rate_limit=None
-        )
-        runtime = Runtime(
-            client, owns_transport=True, clock=ScaledClock(SPEED), webhook_secrets=[SIGNING]
-        )
-        async with runtime, anyio.create_task_group() as tg:
-            await tg.start(runtime.serve, "127.0.0.1:0")
-            handles = [
-                await runtime.start(number, flow, **options) for flow, number, _c, options in plan
-            ]
-            with anyio.fail_after(60):
-                results = [await handle.result() for handle in handles]
-            tg.cancel_scope.cancel()
+    ) as kaphila:
+        handles = [
+            await kaphila.runtime.start(number, flow, **options)
+            for flow, number, _c, options in plan
+        ]
+        results = [await handle.result() for handle in handles]
         tokens = [
             call.model.request.webhook_url.rsplit("/", 1)[1]
-            for call in simulator.calls.values()
+            for call in kaphila.simulator.calls.values()
             if call.model.request.webhook_url
         ]
     assert [r.value for r in results[:2]] == ["denied", "verified"]

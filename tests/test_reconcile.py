@@ -7,35 +7,23 @@ from typing import Any
 import anyio
 import pytest
 
-from kaphila_flow import Call, ConnectError, Runtime, Timeout, VirtualClock, events
-from kaphila_flow._api_types import CallInfo, CallList
-from kaphila_flow._commands import Command, HangupReply, MakeCall, PlaybackReply
-from kaphila_flow.testing._settle import wait_all_tasks_blocked
+from kaphila_flow import Call, ConnectError, Runtime, Timeout, events
+from kaphila_flow._api_types import CallInfo
+from kaphila_flow._commands import Command, MakeCall
+from kaphila_flow.testing import MockTransport, default_reply
 
 pytestmark = pytest.mark.anyio
 
 
-class LostAnswer:
-    def __init__(self, listed: list[dict[str, Any]], error: Exception) -> None:
-        self.listed = listed
-        self.error = error
-        self.sent: list[Command[Any]] = []
+def lost_answer(listed: list[dict[str, Any]], error: Exception) -> MockTransport:
+    """A /makecall whose answer is lost with ``error``; ``GET /calls`` lists ``listed``."""
 
-    async def send(self, command: Command[Any]) -> Any:
-        self.sent.append(command)
+    def answer(command: Command[Any]) -> Any:
         if isinstance(command, MakeCall):
-            raise self.error
-        if command.path == "/voice":
-            return PlaybackReply("TTS played successfully", "p", "bridge")
-        return HangupReply("ok")
+            raise error
+        return default_reply(command)
 
-    async def list_calls(self) -> CallList:
-        return CallList(
-            len(self.listed), len(self.listed), [CallInfo.from_json(c) for c in self.listed]
-        )
-
-    async def aclose(self) -> None:
-        return None
+    return MockTransport(answer, calls=[CallInfo.from_json(c) for c in listed])
 
 
 async def greet(call: Call) -> str:
@@ -44,7 +32,7 @@ async def greet(call: Call) -> str:
 
 
 async def test_a_placed_call_is_adopted_through_get_calls() -> None:
-    transport = LostAnswer(
+    transport = lost_answer(
         [
             {"callId": "7.7", "status": "ringing", "number": "16089270862"},
             {"callId": "8.8", "status": "ended", "number": "16089270862"},
@@ -52,9 +40,9 @@ async def test_a_placed_call_is_adopted_through_get_calls() -> None:
         ],
         Timeout("read timeout", endpoint="/makecall"),
     )
-    async with Runtime(transport, clock=VirtualClock()) as runtime:
+    async with Runtime(transport) as runtime:
         handle = await runtime.start("16089270862", greet)
-        await wait_all_tasks_blocked()
+        await handle.placed()
         runtime.dispatch(events.CallAnswered(call_id="7.7", timestamp="t"))
         with anyio.fail_after(5):
             result = await handle.result()
@@ -64,8 +52,8 @@ async def test_a_placed_call_is_adopted_through_get_calls() -> None:
 
 
 async def test_no_such_call_is_reported_unknown_and_never_redialled() -> None:
-    transport = LostAnswer([], Timeout("read timeout", endpoint="/makecall"))
-    async with Runtime(transport, clock=VirtualClock()) as runtime:
+    transport = lost_answer([], Timeout("read timeout", endpoint="/makecall"))
+    async with Runtime(transport) as runtime:
         result = await runtime.dial("16089270862", greet)
     assert result.status == "unknown"
     assert isinstance(result.error, Timeout)
@@ -77,16 +65,16 @@ async def test_two_candidates_are_not_guessed_between() -> None:
         {"callId": "1.1", "status": "ringing", "number": "16089270862"},
         {"callId": "2.2", "status": "answered", "number": "16089270862"},
     ]
-    transport = LostAnswer(both, Timeout("read timeout"))
-    async with Runtime(transport, clock=VirtualClock()) as runtime:
+    transport = lost_answer(both, Timeout("read timeout"))
+    async with Runtime(transport) as runtime:
         result = await runtime.dial("16089270862", greet)
     assert result.status == "unknown"
 
 
 async def test_a_refused_connection_is_a_plain_failure() -> None:
-    transport = LostAnswer(
+    transport = lost_answer(
         [{"callId": "1.1", "status": "ringing", "number": "16089270862"}], ConnectError("refused")
     )
-    async with Runtime(transport, clock=VirtualClock()) as runtime:
+    async with Runtime(transport) as runtime:
         result = await runtime.dial("16089270862", greet)
     assert result.status == "failed"  # nothing was sent, so nothing to look for

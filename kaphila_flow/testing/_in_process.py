@@ -83,12 +83,14 @@ class InProcessKaphila:
         callees: Mapping[str, Callee] | None = None,
         default_callee: Callee | None = None,
         account: Account | None = None,
+        api_key: str = DEFAULT_KEY,
         faults: Faults | None = None,
         webhook_secret: str | None = None,
         client_options: Mapping[str, Any] | None = None,
         **runtime_options: Any,
     ) -> None:
         self._account = account or Account(credits=10**9, rate_limit=10**9)
+        self._api_key = api_key
         self._simulator_options: dict[str, Any] = {
             "callees": callees,
             "default_callee": default_callee,
@@ -118,12 +120,12 @@ class InProcessKaphila:
             await receiver_app(scope, receive, send)
 
         self.simulator = Simulator(
-            accounts={DEFAULT_KEY: self._account},
+            accounts={self._api_key: self._account},
             transport=_TimedAsgi(receiver),
             **self._simulator_options,
         )
         self.client = KaphilaClient(
-            DEFAULT_KEY,
+            self._api_key,
             base_url=API_URL,
             transport=_TimedAsgi(create_app(self.simulator, app_class=app_class)),
             allow_insecure=True,

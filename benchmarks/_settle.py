@@ -1,4 +1,4 @@
-"""Wait until every other task is blocked: the fake's "let the flows react".
+"""Wait until every other task is blocked: how the benchmarks let flows react.
 
 anyio's ``wait_all_tasks_blocked`` sleeps 0.1 s on asyncio whenever a task is still
 runnable, which would make each step of a fake call cost a tenth of a second. Trio's
