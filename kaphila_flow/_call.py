@@ -270,12 +270,18 @@ class Call:
     async def hangup(self) -> None:
         """End the call. Later steps raise ``CallEnded``."""
         self._check_live()
-        self._session.ended_by_flow = True
+        session = self._session
+        session.ended_by_flow = True
         try:
             await self._send(Hangup(self.id), "hanging up")
+            # The flow ended it, whether call.ended came before this answer or after.
+            session.end_reason = "hung up by the flow"
+        except CallEnded:
+            session.ended_by_flow = False  # the other side had ended it (404)
+            raise
         finally:
-            self._session.note("hangup", "by the flow")
-            self._session.mark_ended(None, reason="hung up by the flow")
+            session.note("hangup", "by the flow")
+            session.mark_ended(None, reason="hung up by the flow")
 
     async def wait_for(self, *event_types: type[E], timeout: float | None = None) -> E:
         """The next event of one of ``event_types`` (kept if it came earlier).

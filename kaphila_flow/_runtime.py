@@ -169,6 +169,10 @@ class CallHandle:
             callback(self)
 
 
+#: How long a call ended on the other side waits for the provider's call.ended.
+END_NEWS_GRACE = 2.0
+
+
 def _name(flow: object) -> str:
     return getattr(flow, "__qualname__", None) or repr(flow)
 
@@ -634,8 +638,14 @@ class Runtime:
             raise
         finally:
             with anyio.CancelScope(shield=True):
-                if placed:
-                    await self._hang_up_if_live(session)
+                if placed and await self._hang_up_if_live(session) and status == "completed":
+                    # The caller hung up as the flow finished: the same verdict whether
+                    # call.ended came before the flow's last answer or after it.
+                    status = "hung-up"
+                if placed and session.ended and not session.ended_by_flow:
+                    # Ended on the other side and learnt from a 404: the result carries
+                    # what the provider reports, whichever news came first.
+                    await session.end_news(anyio.current_time() + END_NEWS_GRACE)
                 self._finish(session, handle, status, value, error)
 
     async def _place(self, session: CallSession, request: MakeCall) -> str:
@@ -709,21 +719,27 @@ class Runtime:
             return "failed"
         return "hung-up" if session.ended and not session.ended_by_flow else "completed"
 
-    async def _hang_up_if_live(self, session: CallSession) -> None:
+    async def _hang_up_if_live(self, session: CallSession) -> bool:
+        """Hang up a call the flow left live; ``True`` if Kaphila had ended it already."""
         if session.forwarded_to is not None or session.call_id is None:
-            return
+            return False
         if session.ended and not session.shut_down:
-            return
+            return False
+        gone = False
         session.ended_by_flow = True
         with anyio.move_on_after(self.hangup_timeout):
             try:
                 await self.send(Hangup(session.call_id))
                 session.note("hangup", "by the runtime")
+                if not session.shut_down:  # whatever news of the end came first
+                    session.end_reason = "hung up by the runtime"
             except CallNotFound:
-                pass  # already gone
+                gone = True  # ended by the other side, its call.ended not here yet
+                session.ended_by_flow = False
             except KaphilaError as exc:
                 logger.error("call %s: hangup failed: %s", session.call_id, exc)
-        session.mark_ended(None, reason="hung up by the runtime")
+        session.mark_ended(None, reason="ended" if gone else "hung up by the runtime")
+        return gone
 
     def _finish(
         self,
@@ -750,8 +766,14 @@ class Runtime:
             answered_at=session.answered_at,
             ended_at=self.wall_time(),
             forwarded_to=session.forwarded_to,
-            end_reason=(end.end_reason if isinstance(end, ev.CallEnded) else None)
-            or session.end_reason,
+            # Who ended the call decides, not which news came first: the flow's or the
+            # runtime's own reason when they hung up, else the provider's.
+            end_reason=(
+                session.end_reason
+                if session.ended_by_flow and session.end_reason
+                else (end.end_reason if isinstance(end, ev.CallEnded) else None)
+                or session.end_reason
+            ),
             transcript=session.transcript,
             recordings=session.recordings,
         )

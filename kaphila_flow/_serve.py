@@ -60,7 +60,9 @@ async def serve_app(
     config = Config()
     config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns the duplicate
     config.accesslog = None  # access logs would carry each call's webhook token
-    config.graceful_timeout = 1.0
+    # On shutdown, open keep-alive connections get this long to finish; live calls
+    # are wound down before the server stops (``serve_until_signalled``).
+    config.graceful_timeout = 0.1
     config.loglevel = "WARNING"  # no "Running on ..." banner in the middle of a call
     # Hypercorn's errors go through the application's handlers (JSON logs), not its own.
     errors = logging.getLogger("hypercorn.error")

@@ -259,6 +259,14 @@ class CallSession:
         finally:
             self.waiting_for = None
 
+    async def end_news(self, until: float) -> None:
+        """Wait, until ``until`` at most, for the provider's own word of the end
+        (``call.ended``) after the runtime learnt of it another way (a 404)."""
+        while self.end_event is None and anyio.current_time() < until:
+            self._wake = wake = anyio.Event()
+            with anyio.move_on_after(until - anyio.current_time()):
+                await wake.wait()
+
     def end_for(self, cancelled: BaseException) -> BaseException | None:
         """What a flow gets instead of a cancellation: ``CallEnded`` once the call is over."""
         return self.ended_error() if self.ended else None

@@ -98,6 +98,7 @@ def in_process(callees: dict[str, Callee], **options: Any) -> InProcessKaphila:
     )
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the smaller campaigns run on both
 async def test_a_thousand_contacts(tmp_path: Path) -> None:
     contacts, callees, expected = mixed_contacts(1000)
     async with in_process(callees) as kaphila:

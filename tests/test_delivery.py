@@ -153,7 +153,7 @@ def _traced(run: Any) -> int:
 
 @pytest.mark.fuzz
 def test_memory_for_unknown_and_finished_calls_stays_flat() -> None:
-    total = int(os.environ.get("KAPHILA_FLOOD_EVENTS", "200000"))
+    total = int(os.environ.get("KAPHILA_FLOOD_EVENTS", "50000"))
     runtime = Runtime(SilentKaphila())
 
     def flood(start: int, count: int) -> None:
