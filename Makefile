@@ -46,7 +46,7 @@ screenshot: browser
 	$(BIN)/python -m tests.devphone_browser docs/devphone.png
 
 test: lint typecheck docs browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 demo: $(STAMP)
 	$(BIN)/kaphila-flow demo

@@ -185,8 +185,18 @@ def test_unknown_call_is_404(api: httpx.Client, path: str) -> None:
     assert answer.json() == {"success": False, "error": "Call not found or already ended"}
 
 
+def huge_body_status(api: httpx.Client) -> int:
+    """The status for a body over the limit. The server answers 413 without reading
+    the rest; closing a socket with unread data resets it, which may reach the client
+    before the 413 does: a reset is the same refusal, never an acceptance."""
+    try:
+        return api.post("/voice", content=b"{" + b" " * 300_000 + b"}").status_code
+    except httpx.RemoteProtocolError:
+        return 413
+
+
 def test_huge_body_is_413_and_other_bad_input_is_4xx(api: httpx.Client) -> None:
-    assert api.post("/voice", content=b"{" + b" " * 300_000 + b"}").status_code == 413
+    assert huge_body_status(api) == 413
     assert api.post("/voice", content=b"\xff\xfe").status_code == 400
     assert api.post("/voice", content=b"[1,2]").status_code == 400
     assert api.post("/voice", content=b"[" * 50_000 + b"]" * 50_000).status_code == 400
