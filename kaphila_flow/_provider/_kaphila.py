@@ -86,6 +86,7 @@ class ProviderCall:
     due: float | None = None  # when it next needs the provider's attention
     last_webhook_due: float = 0.0
     held_back: ev.Event | None = None  # the reorder fault's event, out after the next
+    queued: int = 0  # webhooks in the outbox, not yet taken by the host
     playbacks: list[PendingPlayback] = field(default_factory=list)
 
 
@@ -351,14 +352,23 @@ class Provider:
         out: list[Webhook] = []
         outbox = self._outbox
         while outbox and outbox[0][0] <= now:
-            out.append(heapq.heappop(outbox)[2])
+            webhook = heapq.heappop(outbox)[2]
+            call = self.calls.get(webhook.event.call_id)
+            if call is not None:
+                call.queued -= 1
+            out.append(webhook)
         return out
+
+    def quiet(self, call_id: str) -> bool:
+        """Whether nothing of a call's is on its way out (no webhook queued)."""
+        call = self.calls.get(call_id)
+        return call is None or call.queued == 0
 
     def idle(self, call_id: str) -> bool:
         """Whether a live, answered call has nothing under way: no playback, no gather,
         no ring, nothing its callee is about to do."""
         call = self.calls.get(call_id)
-        if call is None or call.model.phase is not Phase.ANSWERED:
+        if call is None or call.model.phase is not Phase.ANSWERED or call.queued:
             return False
         return not call.model.timers() and call.run.next_action(call.model) is None
 
@@ -439,6 +449,7 @@ class Provider:
             self._seq += 1
             webhook = Webhook(call.webhook_url, out, due, self._message_id(out))
             heapq.heappush(self._outbox, (due, self._seq, webhook))
+            call.queued += 1
 
     def _message_id(self, event: ev.Event) -> str:
         key = id(event)
@@ -456,6 +467,7 @@ class Provider:
             assert call.webhook_url is not None
             webhook = Webhook(call.webhook_url, held, due, self._message_id(held))
             heapq.heappush(self._outbox, (due, self._seq, webhook))
+            call.queued += 1
         call_id = call.model.call_id
         if call_id in self._finished:
             return

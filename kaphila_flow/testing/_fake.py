@@ -151,18 +151,14 @@ class FakeKaphila:
             # Calls still live at the end of a test are hung up by the caller.
             now = self.host.now()
             for phone in self._phones:
-                call_id = phone.call_id
-                call = self.provider.calls.get(call_id or "")
-                if call is not None and call.model.live:
-                    if not phone.driven:
-                        warnings.warn(
-                            f"the test never drove its phone for call {call_id} (hears(), "
-                            "press(), result(), ...): the flow was cut short when the fake "
-                            "closed",
-                            UserWarning,
-                            stacklevel=2,
-                        )
-                    self.provider.callee_hangs_up(call.model.call_id, now)
+                if not phone.driven and not phone.done:
+                    warnings.warn(
+                        f"the test never drove its phone for the call to {phone.handle.number} "
+                        "(hears(), press(), result(), ...): the flow was cut short when the "
+                        "fake closed",
+                        UserWarning,
+                        stacklevel=2,
+                    )
             for call in list(self.provider.calls.values()):
                 if call.model.live:
                     self.provider.callee_hangs_up(call.model.call_id, now)
@@ -488,7 +484,8 @@ class Phone:
                         raise _Stuck
                     await fake.changed()
                     continue
-                if self._handle.awaiting_keys:  # nothing but this caller can move it on
+                if self._handle.awaiting_keys and fake.provider.quiet(call_id):
+                    # Nothing but this caller can move it on.
                     if stuck_is_error:
                         raise _stuck_error(expecting, self._handle.waiting_for)
                     raise _Stuck
