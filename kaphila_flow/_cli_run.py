@@ -74,7 +74,7 @@ async def dial(args: argparse.Namespace) -> int:
     region = region_from_args(args)
     number = normalize_number(args.number, default_region=region)  # read once, here
     if args.interactive:
-        return await _dial_interactive(flow, number, region, options)
+        return await _dial_interactive(flow, number, region, options, args.answer or "human")
     if args.simulate:
         from ._cli_simulate import dial_simulated
 
@@ -119,16 +119,21 @@ def _runtime_from_args(args: argparse.Namespace, **options: Any) -> Runtime:
 
 
 async def _dial_interactive(
-    flow: Any, number: str, region: str | None, options: dict[str, Any]
+    flow: Any, number: str, region: str | None, options: dict[str, Any], answer: str
 ) -> int:
-    """The person at the terminal is the callee of an in-memory call."""
+    """The person at the terminal is the callee of an in-memory call, in real time.
+
+    ``answer`` is how the phone picks up (``--answer``: a machine, AMD unsure, busy ...).
+    """
     from .testing import FakeKaphila
 
     screen = CallerScreen()
     screen.greet()
-    fake = FakeKaphila(patience=3600, on_transcript=print_entry, default_region=region)
+    fake = FakeKaphila(
+        patience=3600, on_transcript=print_entry, default_region=region, virtual_time=False
+    )
     async with fake as kaphila:
-        phone = await kaphila.call(flow, number=number, **options)
+        phone = await kaphila.call(flow, number=number, answer=answer, **options)
         while not phone.done:
             try:
                 await phone.hears()

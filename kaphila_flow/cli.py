@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dial.add_argument(
         "--answer",
-        choices=["human", "machine", "never"],
+        choices=["human", "machine", "unknown", "busy", "no-answer", "never"],
         default=None,
-        help="with --simulate: how the simulated callee answers",
+        help="with --simulate or --interactive: how the callee's phone answers "
+        "(the same names as the fake's answer= and callees.toml; never is no-answer)",
     )
     dial.add_argument(
         "--keys",

@@ -36,6 +36,21 @@ def test_interactive_dial_makes_the_terminal_the_callee() -> None:
     assert "result: 'support'" in out
 
 
+def test_interactive_answer_machine_answers_as_a_machine() -> None:
+    done = run(
+        "dial",
+        "examples/voicemail_drop.py:flow",
+        "16089270862",
+        "--interactive",
+        "--use-amd",
+        "--answer",
+        "machine",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "AMD MACHINE" in done.stdout
+    assert "result: 'voicemail'" in done.stdout
+
+
 def test_interactive_hangup() -> None:
     done = run(
         "dial", "examples/pin_entry.py:flow", "16089270862", "--interactive", stdin="12\nh\n"
