@@ -123,6 +123,8 @@ def _classify(result: CallResult) -> tuple[str, bool]:
         return "no-answer", True
     if result.status == "unknown":
         return "unknown", False  # it may have rung: never risk a second call
+    if result.status == "no-webhooks":
+        return "no-webhooks", False  # a wrong webhook URL: retrying would not mend it
     error = result.error
     if isinstance(error, InvalidNumber | BadRequest):
         return "invalid", False

@@ -57,7 +57,7 @@ def _dial_options(args: argparse.Namespace, options: dict[str, Any]) -> dict[str
 
 
 def _exit_status(result: CallResult) -> int:
-    return 1 if result.status == "failed" else 0
+    return 1 if result.status in ("failed", "no-webhooks") else 0
 
 
 # -- dial --------------------------------------------------------------------------------

@@ -63,6 +63,10 @@ def create_receiver(
     async def webhook(token: str) -> Response:
         return await _receive(runtime, token, max_body_bytes)
 
+    @app.get(prefix)
+    async def who() -> Response:  # the runtime's start-up check of its webhook URL
+        return _ok({"receiver": "kaphila_flow", "runtime": runtime.instance})
+
     @app.post(prefix)
     async def webhook_without_token() -> Response:
         return _refuse(runtime, 403, "missing webhook token")

@@ -14,8 +14,10 @@ __all__ = ["CallResult", "CallStatus", "TranscriptEntry"]
 #: hung-up: the caller (or the network) ended the call while the flow ran;
 #: no-answer: never answered, so the flow never ran;
 #: failed: the call could not be placed, or the flow raised;
-#: unknown: the /makecall answer was lost and no placed call could be found for it.
-CallStatus = Literal["completed", "hung-up", "no-answer", "failed", "unknown"]
+#: unknown: the /makecall answer was lost and no placed call could be found for it;
+#: no-webhooks: Kaphila placed the call but not one webhook of it reached the runtime
+#: (a wrong webhook URL, a tunnel or proxy down): the flow never knew it was answered.
+CallStatus = Literal["completed", "hung-up", "no-answer", "failed", "unknown", "no-webhooks"]
 
 MASK = "•"
 

@@ -25,6 +25,7 @@ from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -265,6 +266,10 @@ class Runtime:
         self.recovered: list[CallResult] = []
         self._accepting = True
         self._idle: anyio.Event | None = None
+        #: Names this runtime to its own receiver (the start-up check of the webhook URL).
+        self.instance = secrets.token_hex(8)
+        #: Whether the webhook URL was found to reach this receiver (None: not checked).
+        self.webhook_url_reaches_receiver: bool | None = None
         #: Standard Webhooks signature check, on when secrets are given.
         self.webhook_signer = WebhookSigner(webhook_secrets) if webhook_secrets else None
         #: Called with each transcript entry as it happens (progress displays, logs).
@@ -339,12 +344,21 @@ class Runtime:
 
     # -- the webhook receiver ----------------------------------------------------------
 
-    def receiver(self, *, path: str = "/webhooks", app_class: Any = None) -> Any:
+    @property
+    def webhook_path(self) -> str:
+        """The path the receiver serves: the configured webhook URL's, else ``/webhooks``."""
+        if self.webhook_url:
+            path = urlsplit(self.webhook_url).path.rstrip("/")
+            if path:
+                return path
+        return "/webhooks"
+
+    def receiver(self, *, path: str | None = None, app_class: Any = None) -> Any:
         """The webhook receiver as a Quart (ASGI) app, to serve or mount."""
         from ._receiver import create_receiver
 
         extra: dict[str, Any] = {"app_class": app_class} if app_class else {}
-        return create_receiver(self, path=path, **extra)
+        return create_receiver(self, path=path or self.webhook_path, **extra)
 
     @property
     def asgi_app(self) -> Any:
@@ -354,13 +368,16 @@ class Runtime:
         self,
         bind: str = "127.0.0.1:8080",
         *,
-        path: str = "/webhooks",
+        path: str | None = None,
         handle_signals: bool = False,
         shutdown_grace: float = 30.0,
         task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve the receiver with hypercorn and run the runtime until cancelled.
 
+        ``path`` defaults to the configured webhook URL's path (``/webhooks`` without
+        one). With a webhook URL configured, it checks at start that the URL reaches
+        this receiver (a request to itself) and logs an error naming it if not.
         Works under asyncio and trio. ``task_status`` reports the bound URL of the
         webhook path (useful with port 0). With ``handle_signals`` (main thread only),
         SIGTERM or SIGINT stops new calls, lets live flows finish within
@@ -368,9 +385,13 @@ class Runtime:
         """
         if self._task_group is None:
             async with self:
-                await self._serve(bind, path, handle_signals, shutdown_grace, task_status)
+                await self._serve(
+                    bind, path or self.webhook_path, handle_signals, shutdown_grace, task_status
+                )
         else:
-            await self._serve(bind, path, handle_signals, shutdown_grace, task_status)
+            await self._serve(
+                bind, path or self.webhook_path, handle_signals, shutdown_grace, task_status
+            )
 
     async def _serve(
         self,
@@ -623,6 +644,19 @@ class Runtime:
             if not isinstance(answer, ev.CallAnswered):
                 if session.shut_down:
                     error = session.ended_error()
+                    return
+                if not session.heard_from and answer is None:
+                    # Placed, and silence: not "no answer" but webhooks that never came.
+                    status = "no-webhooks"
+                    logger.warning(
+                        "call %s to %s: Kaphila placed it, but none of its webhooks reached "
+                        "this runtime; is %s the URL that reaches the receiver?",
+                        session.call_id,
+                        session.number,
+                        self.webhook_url or "(no webhook URL set)",
+                        extra=call_fields(session.call_id),
+                    )
+                    session.note("ended", "no webhook arrived")
                     return
                 status = "no-answer"
                 session.note("ended", "no answer")

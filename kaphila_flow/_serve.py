@@ -19,7 +19,14 @@ from ._exceptions import ConfigurationError
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["base_url", "bind_socket", "serve_app", "serve_receiver", "serve_until_signalled"]
+__all__ = [
+    "base_url",
+    "bind_socket",
+    "check_webhook_url",
+    "serve_app",
+    "serve_receiver",
+    "serve_until_signalled",
+]
 
 logger = logging.getLogger("kaphila_flow.runtime")
 
@@ -100,7 +107,8 @@ async def serve_receiver(
 ) -> None:
     sock = bind_socket(bind)
     url = f"{base_url(sock)}/{path.strip('/')}"
-    if runtime.webhook_url is None:
+    configured = runtime.webhook_url
+    if configured is None:
         runtime.webhook_url = url  # reachable on loopback only; set a public URL in production
     app_class = None
     if sniffio.current_async_library() == "trio":
@@ -111,9 +119,42 @@ async def serve_receiver(
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(serve_app, app, sock)
+            if configured is not None:
+                tg.start_soon(check_webhook_url, runtime, configured)
             task_status.started(url)
     finally:
         sock.close()
+
+
+async def check_webhook_url(runtime: Runtime, url: str, *, timeout: float = 10.0) -> bool:
+    """Whether ``url`` (what Kaphila is told) reaches this runtime's receiver; says so.
+
+    A request to itself through the URL: a wrong port or path, a tunnel or a proxy that
+    is down would otherwise look like calls nobody answers.
+    """
+    import httpx
+
+    reason = ""
+    try:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            answer = await client.get(url)
+        body = answer.json() if answer.status_code == 200 else {}
+        if isinstance(body, dict) and body.get("runtime") == runtime.instance:
+            runtime.webhook_url_reaches_receiver = True
+            logger.info("the webhook URL %s reaches this receiver", url)
+            return True
+        reason = f"HTTP {answer.status_code} from something else"
+    except (httpx.HTTPError, ValueError) as exc:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    runtime.webhook_url_reaches_receiver = False
+    logger.error(
+        "the webhook URL %s does not reach this receiver (%s): Kaphila's webhooks will be "
+        "lost and calls will end as no-webhooks; check KAPHILA_WEBHOOK_URL, the port and "
+        "path, the tunnel or the proxy",
+        url,
+        reason,
+    )
+    return False
 
 
 async def serve_until_signalled(

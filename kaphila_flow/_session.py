@@ -63,6 +63,7 @@ class CallSession:
         "flow_scope",
         "forwarded_to",
         "gather_progress",
+        "heard_from",
         "inbox",
         "last_digits",
         "last_key_at",
@@ -91,6 +92,8 @@ class CallSession:
         self.inbox: list[ev.Event] = []
         #: Events and transcript entries dropped by the per-call bounds.
         self.dropped = 0
+        #: Whether any webhook of this call has reached the runtime.
+        self.heard_from = False
         self._seen: dict[bytes, None] = {}
         self._wake: anyio.Event | None = None
         self.ended = False
@@ -131,6 +134,7 @@ class CallSession:
 
     def deliver(self, event: ev.Event, identity: bytes | None = None) -> Delivery:
         """Take ``event``; ``identity`` (a webhook id, the raw body) spots redeliveries."""
+        self.heard_from = True
         key = identity if identity is not None else event.delivery_identity()
         if key is not None:
             if key in self._seen:

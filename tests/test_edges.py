@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+
 import anyio
+import httpx
 import pytest
 
-from kaphila_flow import Call, CallEnded, MakeCall, events
-from kaphila_flow.testing import FakeKaphila
+from kaphila_flow import Call, CallEnded, MakeCall, Runtime, events
+from kaphila_flow.simulator import DEFAULT_KEY, INSTANT, Simulator
+from kaphila_flow.testing import FakeKaphila, MockTransport, virtual_time
 
 pytestmark = pytest.mark.anyio
 
@@ -165,3 +170,84 @@ async def test_an_unknown_callee_behaviour_names_the_choices(kaphila: FakeKaphil
     with pytest.warns(DeprecationWarning, match="'never' is deprecated: use 'no-answer'"):
         phone = await kaphila.call(flow, answer="never", ring_timeout=5)
     assert (await phone.result()).status == "no-answer"
+
+
+# -- webhook routing that cannot fail silently ------------------------------------------
+
+
+async def test_a_call_no_webhook_reaches_ends_no_webhooks_naming_the_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Kaphila placed it, then silence: not "no-answer" but a URL that reaches nothing."""
+
+    async def flow(call: Call) -> str:
+        return "never runs"
+
+    url = "https://bot.example.org/kaphila"
+    with virtual_time():
+        async with Runtime(MockTransport(), webhook_url=url) as runtime:
+            result = await runtime.dial("16089270862", flow, ring_timeout=20)
+    assert result.status == "no-webhooks"
+    assert any(url in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    token = result.call_id or ""
+    assert "no webhook arrived" in [entry.text for entry in result.transcript]
+    assert token  # it was placed
+
+
+async def test_the_receiver_serves_the_configured_path_and_checks_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="kaphila_flow")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks/kaphila"
+    runtime = Runtime(MockTransport(), webhook_url=url)
+    async with runtime, anyio.create_task_group() as tg, httpx.AsyncClient() as client:
+        served = await tg.start(runtime.serve, f"127.0.0.1:{port}")
+        assert served == url
+        assert (await client.post(url, json={})).status_code == 403  # its path, no token
+        assert (await client.post(f"http://127.0.0.1:{port}/webhooks/x.y")).status_code == 404
+        with anyio.fail_after(10):
+            while runtime.webhook_url_reaches_receiver is None:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert runtime.webhook_url_reaches_receiver is True
+        tg.cancel_scope.cancel()
+    assert any("reaches this receiver" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_webhook_url_that_reaches_elsewhere_is_an_error_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wrong = "http://127.0.0.1:9/webhooks"  # nothing listens on the discard port
+    runtime = Runtime(MockTransport(), webhook_url=wrong)
+    async with runtime, anyio.create_task_group() as tg:
+        await tg.start(runtime.serve, "127.0.0.1:0")
+        with anyio.fail_after(15):
+            while runtime.webhook_url_reaches_receiver is None:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert runtime.webhook_url_reaches_receiver is False
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(wrong in e and "does not reach this receiver" in e for e in errors)
+
+
+async def test_the_simulator_logs_each_failed_delivery_with_the_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    simulator = Simulator(speed=INSTANT, delivery_attempts=2)
+    account = simulator.authenticate(DEFAULT_KEY)
+    async with anyio.create_task_group() as tg:
+        await tg.start(simulator.run)
+        simulator.make_call(
+            account, MakeCall("16089270862", webhook_url="http://127.0.0.1:9/hooks/ref.secret")
+        )
+        with anyio.fail_after(15):
+            while not simulator.undelivered:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    failed = [r.getMessage() for r in caplog.records if r.name == "kaphila_flow.simulator"]
+    assert any(
+        "http://127.0.0.1:9/hooks/ref.<secret>" in m and "attempt 1 of 2" in m for m in failed
+    )
+    assert not any("secret" in m.replace("<secret>", "") for m in failed)
