@@ -505,6 +505,11 @@ class Runtime:
             raise RuntimeError("start() needs a running runtime: use `async with runtime:`")
         if not self._accepting:
             raise RuntimeError("the runtime is shutting down: no new calls")
+        if callable(number) and isinstance(flow, str):
+            raise TypeError(
+                "start(number, flow): the number comes first, then the flow "
+                f"(got the flow {_name(number)} as the number)"
+            )
         check_flow(flow)
         if on_machine is not None and not isinstance(on_machine, str):
             check_flow(on_machine, name="on_machine")

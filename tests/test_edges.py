@@ -90,6 +90,14 @@ async def test_a_plain_function_is_refused_at_once_and_other_calls_go_on(
     assert (await live.result()).value == "fine"
 
 
+async def test_the_number_and_the_flow_swapped_say_so(kaphila: FakeKaphila) -> None:
+    async def flow(call: Call) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="the number comes first, then the flow"):
+        await kaphila.runtime.dial(flow, "16089270862")  # type: ignore[arg-type]
+
+
 async def test_a_flow_that_returns_no_coroutine_fails_its_call_only(kaphila: FakeKaphila) -> None:
     async def fine(call: Call) -> str:
         await call.say("Hello.")
