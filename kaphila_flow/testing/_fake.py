@@ -16,7 +16,7 @@ import json
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack, suppress
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_args
 
@@ -34,7 +34,7 @@ from .._provider._host import ProviderHost
 from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
 from .._signing import sign
-from ._virtual_time import virtual_time
+from ._hosted import hosted
 
 __all__ = ["ANSWERS", "FAKE_WEBHOOK_URL", "Answer", "FakeKaphila", "Phone", "Turn"]
 
@@ -120,8 +120,7 @@ class FakeKaphila:
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         self._phones: list[Phone] = []
         self._changed = anyio.Event()
-        self._stack: ExitStack | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
 
@@ -129,24 +128,15 @@ class FakeKaphila:
         return f"<FakeKaphila {len(self.provider.calls)} calls>"
 
     async def __aenter__(self) -> FakeKaphila:
-        stack = ExitStack()
-        if self.virtual_time:
-            self.virtual_time = stack.enter_context(virtual_time())
+        stack = AsyncExitStack()
+        self.virtual_time = await stack.enter_async_context(
+            hosted(self.host.run, self.runtime, virtual=self.virtual_time)
+        )
         self._stack = stack
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        try:
-            await self._task_group.start(self.host.run)
-            await self.runtime.__aenter__()
-        except BaseException:
-            self._task_group.cancel_scope.cancel()
-            await self._task_group.__aexit__(None, None, None)
-            stack.close()
-            raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        assert self._task_group is not None and self._stack is not None
+        assert self._stack is not None
         try:
             # Calls still live at the end of a test are hung up by the caller.
             now = self.host.now()
@@ -163,11 +153,8 @@ class FakeKaphila:
                 if call.model.live:
                     self.provider.callee_hangs_up(call.model.call_id, now)
             self.host.poke()
-            await self.runtime.__aexit__(*exc_info)
         finally:
-            self._task_group.cancel_scope.cancel()
-            await self._task_group.__aexit__(None, None, None)
-            self._stack.close()
+            await self._stack.__aexit__(*exc_info)
 
     # -- what a test reads -------------------------------------------------------------
 

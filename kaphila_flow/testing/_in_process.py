@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from contextlib import ExitStack
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -31,7 +31,7 @@ from .._retry import RetryPolicy
 from .._runtime import Runtime
 from ..simulator._core import Simulator
 from ..simulator._http import create_app
-from ._virtual_time import virtual_time
+from ._hosted import hosted
 
 __all__ = ["InProcessKaphila"]
 
@@ -104,8 +104,7 @@ class InProcessKaphila:
             runtime_options.setdefault("webhook_secrets", [webhook_secret])
         runtime_options.setdefault("webhook_url", RECEIVER_URL)
         self._runtime_options = runtime_options
-        self._stack: ExitStack | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._stack: AsyncExitStack | None = None
         self.simulator: Simulator
         self.runtime: Runtime
         self.client: KaphilaClient
@@ -133,26 +132,11 @@ class InProcessKaphila:
         )
         self.runtime = runtime = Runtime(self.client, owns_transport=True, **self._runtime_options)
         receiver_app = runtime.receiver(app_class=app_class)
-        stack = ExitStack()
-        stack.enter_context(virtual_time())
+        stack = AsyncExitStack()
+        await stack.enter_async_context(hosted(self.simulator.run, runtime))
         self._stack = stack
-        self._task_group = anyio.create_task_group()
-        await self._task_group.__aenter__()
-        try:
-            await self._task_group.start(self.simulator.run)
-            await runtime.__aenter__()
-        except BaseException:
-            self._task_group.cancel_scope.cancel()
-            await self._task_group.__aexit__(None, None, None)
-            stack.close()
-            raise
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        assert self._task_group is not None and self._stack is not None
-        try:
-            await self.runtime.__aexit__(*exc_info)
-        finally:
-            self._task_group.cancel_scope.cancel()
-            await self._task_group.__aexit__(None, None, None)
-            self._stack.close()
+        assert self._stack is not None
+        await self._stack.__aexit__(*exc_info)
