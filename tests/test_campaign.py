@@ -224,11 +224,25 @@ async def test_calls_per_hour_spaces_placements_evenly() -> None:
     assert all(abs(gap - 900) < 0.01 for gap in gaps), gaps
 
 
-def test_sensitive_values_are_masked_in_results() -> None:
-    from kaphila_flow._campaign import Campaign as C
+async def test_sensitive_values_are_masked_in_results(tmp_path: Path) -> None:
+    async def asks_a_pin(call: Any) -> dict[str, object]:
+        await call.say("Hello.")
+        return {"pin": "1234", "ok": True}
 
-    masked = C._masked.__get__(type("X", (), {"sensitive_fields": frozenset({"pin"})})())  # type: ignore[attr-defined]
-    assert masked({"pin": "1234", "ok": True}) == {"pin": "••••", "ok": True}
+    async with FakeKaphila() as kaphila:
+        campaign = Campaign(
+            kaphila.runtime,
+            asks_a_pin,
+            ["+1 608 555 0001"],
+            sensitive_fields=["pin"],
+            calling_hours=CallingHours.always(),
+        )
+        summary = await campaign.run()
+    out = tmp_path / "results.jsonl"
+    campaign.write_results(out, summary)
+    row = json.loads(out.read_text())
+    assert row["value"] == {"pin": "••••", "ok": True}
+    assert "1234" not in out.read_text()
 
 
 def test_bad_contact_files_get_a_message_per_row(tmp_path: Path) -> None:
