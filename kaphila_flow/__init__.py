@@ -56,6 +56,7 @@ from ._exceptions import (
     WebhookRejected,
 )
 from ._hours import CallingHours
+from ._intake import IntakeReply
 from ._logging import CallContextFilter, JsonFormatter, configure_logging
 from ._metrics import Metrics
 from ._numbers import PhoneNumber, normalize_number
@@ -101,6 +102,7 @@ __all__ = [
     "Hangup",
     "HangupReply",
     "InsufficientCredits",
+    "IntakeReply",
     "InvalidEvent",
     "InvalidNumber",
     "JsonFormatter",

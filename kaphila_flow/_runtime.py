@@ -253,8 +253,8 @@ class Runtime:
         self.gather_grace = gather_grace
         self.ring_grace = ring_grace
         self.hangup_timeout = hangup_timeout
-        self.calls = CallTable(dead_letter_limit=dead_letter_limit, wall_time=self.wall_time)
-        self.deadlines = Deadlines()
+        self._table = CallTable(dead_letter_limit=dead_letter_limit, wall_time=self.wall_time)
+        self._deadlines = Deadlines()
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -279,12 +279,12 @@ class Runtime:
         self._closing = False
 
     def __repr__(self) -> str:
-        return f"<Runtime live_calls={len(self.calls)}>"
+        return f"<Runtime live_calls={len(self._table)}>"
 
     @property
     def dead_letters(self) -> deque[DeadLetter]:
         """Events no live call took (late, unknown or misrouted), newest last."""
-        return self.calls.dead_letters
+        return self._table.dead_letters
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> Runtime:
@@ -311,8 +311,8 @@ class Runtime:
         try:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
-            self.deadlines = Deadlines()
-            self._task_group.start_soon(self.deadlines.run)
+            self._deadlines = Deadlines()
+            self._task_group.start_soon(self._deadlines.run)
             self._accepting = True
             await self._recover()
         except BaseException:
@@ -336,8 +336,8 @@ class Runtime:
                 await self.transport.aclose()
 
     def _stop_timers_when_idle(self) -> None:
-        if self._closing and not self.calls:
-            self.deadlines.stop()
+        if self._closing and not self._table:
+            self._deadlines.stop()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -419,12 +419,12 @@ class Runtime:
         for those cut short); none is left live with no flow in charge.
         """
         self._accepting = False
-        if not self.calls.by_ref:
+        if not self._table.by_ref:
             return
         self._idle = anyio.Event()
         with anyio.move_on_after(grace):
             await self._idle.wait()
-        for session in list(self.calls.by_ref.values()):
+        for session in list(self._table.by_ref.values()):
             logger.warning(
                 "call %s: shutting down, hanging up",
                 session.call_id or "(placing)",
@@ -432,7 +432,7 @@ class Runtime:
             )
             session.shut_down = True
             session.mark_ended(None, reason="runtime shut down")
-        if self.calls.by_ref:
+        if self._table.by_ref:
             with anyio.move_on_after(self.hangup_timeout + 1):
                 await self._idle.wait()
 
@@ -534,7 +534,7 @@ class Runtime:
         session = CallSession(
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
-        session.on_deadline = self.deadlines.schedule
+        session.on_deadline = self._deadlines.schedule
         session.caller_id = from_number
         request = MakeCall(
             number=target,
@@ -548,7 +548,7 @@ class Runtime:
         if self.on_transcript is not None:
             observer = self.on_transcript
             session.observer = lambda _session, entry: observer(handle, entry)
-        self.calls.add(session)
+        self._table.add(session)
         self._task_group.start_soon(
             self._run_call, session, request, flow, on_machine, data, handle
         )
@@ -573,7 +573,7 @@ class Runtime:
         must belong to that call. ``identity`` marks redeliveries of one webhook (its
         ``webhook-id``, or its raw body). The rules are ``CallTable``'s.
         """
-        return self._instruments.webhook(event, self.calls.route(event, token, identity))
+        return self._instruments.webhook(event, self._table.route(event, token, identity))
 
     def receive_webhook(
         self,
@@ -588,15 +588,15 @@ class Runtime:
 
     def session_for_token(self, token: str) -> CallSession | None:
         """The call a webhook token belongs to, compared in constant time."""
-        return self.calls.session_for_token(token)
+        return self._table.session_for_token(token)
 
     def finished_token(self, token: str) -> bool:
         """Whether ``token`` belonged to a call that has finished (late webhooks)."""
-        return self.calls.finished_token(token)
+        return self._table.finished_token(token)
 
     @property
     def live_calls(self) -> int:
-        return len(self.calls)
+        return len(self._table)
 
     # -- outbound commands -----------------------------------------------------------
 
@@ -634,7 +634,7 @@ class Runtime:
                     session.note("ended", "placement unknown: the /makecall answer was lost")
                 return
             finally:
-                self.calls.placed(session, call_id)
+                self._table.placed(session, call_id)
             placed = True
             self._instruments.call_placed(call_id)
             if self.store is not None:
@@ -695,7 +695,7 @@ class Runtime:
             if not answer_was_lost(exc):
                 logger.warning("call to %s could not be placed: %s", session.number, exc)
                 raise
-            found = await find_placed_call(session, self.transport, self.calls.by_id.keys())
+            found = await find_placed_call(session, self.transport, self._table.by_id.keys())
             if found is None:
                 logger.error(
                     "call to %s: the /makecall answer was lost (%s) and no placed call was "
@@ -788,7 +788,7 @@ class Runtime:
         value: Any,
         error: BaseException | None,
     ) -> None:
-        self.calls.finish(session)
+        self._table.finish(session)
         if session.call_id is not None and self.store is not None:
             self.store.remove(session.call_id)
         end = session.end_event
@@ -819,5 +819,5 @@ class Runtime:
         handle._finish(result)
         self._instruments.call_finished(session.call_id, status, error)
         self._stop_timers_when_idle()
-        if not self.calls.by_ref and self._idle is not None:
+        if not self._table.by_ref and self._idle is not None:
             self._idle.set()
