@@ -292,7 +292,9 @@ class KaphilaClient:
             response = await self._http.request(
                 method, path, json=json_body, timeout=timeout or httpx.USE_CLIENT_DEFAULT
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # A pool timeout never got a connection: like a refused one, nothing was sent,
+            # so the request is a plain failure and safe to try again (never "unknown").
             self.metrics.request(path, "connect_error")
             raise ConnectError(
                 f"could not connect to Kaphila for {path} ({type(exc).__name__})", endpoint=path

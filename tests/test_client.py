@@ -324,6 +324,7 @@ async def test_non_json_error_body_still_maps_by_status() -> None:
     [
         (httpx.ConnectError("refused"), ConnectError),
         (httpx.ConnectTimeout("slow connect"), ConnectError),
+        (httpx.PoolTimeout("no connection free"), ConnectError),  # never left the process
         (httpx.ReadTimeout("slow read"), Timeout),
         (httpx.RemoteProtocolError("closed"), NetworkError),
     ],

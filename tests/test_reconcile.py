@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from kaphila_flow import Call, ConnectError, Runtime, Timeout, events
+from kaphila_flow import Call, ConnectError, RetryPolicy, Runtime, Timeout, events
 from kaphila_flow._api_types import CallInfo
 from kaphila_flow._commands import Command, MakeCall
 from kaphila_flow.testing import MockTransport, default_reply
@@ -78,3 +78,25 @@ async def test_a_refused_connection_is_a_plain_failure() -> None:
     async with Runtime(transport) as runtime:
         result = await runtime.dial("16089270862", greet)
     assert result.status == "failed"  # nothing was sent, so nothing to look for
+
+
+async def test_a_request_that_never_left_the_process_is_a_plain_failure() -> None:
+    """httpx's pool timeout: no connection was ever had, so nothing rang; not "unknown"."""
+    import httpx
+
+    from kaphila_flow import KaphilaClient
+
+    def pool_full(request: httpx.Request) -> httpx.Response:
+        raise httpx.PoolTimeout("no connection free in the pool")
+
+    client = KaphilaClient(
+        "ak_test",
+        base_url="http://127.0.0.1:9",
+        transport=httpx.MockTransport(pool_full),
+        rate_limit=None,
+        retry=RetryPolicy(attempts=1),
+    )
+    async with Runtime(client, owns_transport=True) as runtime:
+        result = await runtime.dial("16089270862", greet)
+    assert result.status == "failed"
+    assert isinstance(result.error, ConnectError)
