@@ -228,8 +228,21 @@ class Runtime:
         default_region: str | None = None,
         metrics: Metrics | None = None,
         tracing: bool | TracerProvider = False,
+        max_dials_in_flight: int = 20,
+        max_requests_in_flight: int = 100,
     ) -> None:
+        for name, limit in (
+            ("max_dials_in_flight", max_dials_in_flight),
+            ("max_requests_in_flight", max_requests_in_flight),
+        ):
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, not {limit!r}")
         self.transport = transport
+        #: ``/makecall`` requests in flight at once: more calls started wait their turn here.
+        self.dial_limit = anyio.CapacityLimiter(max_dials_in_flight)
+        #: Provider requests in flight at once (the client's connection pool holds 100):
+        #: calls started by the thousand queue in the runtime, not inside the HTTP pool.
+        self.request_limit = anyio.CapacityLimiter(max_requests_in_flight)
         self._instruments = Instruments(transport, metrics, tracing)
         #: Prometheus metrics of this runtime and its client, served at ``/metrics``.
         self.metrics = self._instruments.metrics
@@ -602,8 +615,9 @@ class Runtime:
 
     async def send(self, command: Command[R]) -> R:
         """Every command leaves through here (one place for limits and logging)."""
-        with self._instruments.command(command):
-            return await self.transport.send(command)
+        async with self.request_limit:
+            with self._instruments.command(command):
+                return await self.transport.send(command)
 
     # -- one call --------------------------------------------------------------------
 
@@ -690,7 +704,8 @@ class Runtime:
     async def _place(self, session: CallSession, request: MakeCall) -> str:
         """``/makecall``, never repeated; a lost answer is reconciled, not retried."""
         try:
-            reply = await self.send(request)
+            async with self.dial_limit:
+                reply = await self.send(request)
         except KaphilaError as exc:
             if not answer_was_lost(exc):
                 logger.warning("call to %s could not be placed: %s", session.number, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 import anyio
 import httpx
@@ -11,7 +12,7 @@ import pytest
 
 from kaphila_flow import Call, CallEnded, MakeCall, Runtime, events
 from kaphila_flow.simulator import DEFAULT_KEY, INSTANT, Simulator
-from kaphila_flow.testing import FakeKaphila, MockTransport, virtual_time
+from kaphila_flow.testing import FakeKaphila, MockTransport, default_reply, virtual_time
 
 pytestmark = pytest.mark.anyio
 
@@ -259,3 +260,42 @@ async def test_the_simulator_logs_each_failed_delivery_with_the_url(
         "http://127.0.0.1:9/hooks/ref.<secret>" in m and "attempt 1 of 2" in m for m in failed
     )
     assert not any("secret" in m.replace("<secret>", "") for m in failed)
+
+
+# -- bounded concurrency -------------------------------------------------------------
+
+
+async def test_a_thousand_calls_started_at_once_queue_in_the_runtime() -> None:
+    """Dials and requests in flight stay within the runtime's limits, however many calls
+    start at once: they wait their turn in the runtime, not in the HTTP pool."""
+    in_flight = {"dials": 0, "all": 0}
+    most = {"dials": 0, "all": 0}
+
+    async def slow_provider(command: Any) -> Any:
+        kinds = ("dials", "all") if isinstance(command, MakeCall) else ("all",)
+        for kind in kinds:
+            in_flight[kind] += 1
+            most[kind] = max(most[kind], in_flight[kind])
+        try:
+            await anyio.sleep(0.2)  # the provider takes its time
+            return default_reply(command, call_id=f"{id(command)}.1")
+        finally:
+            for kind in kinds:
+                in_flight[kind] -= 1
+
+    async def greet(call: Call) -> None:
+        return None
+
+    with virtual_time():
+        runtime = Runtime(
+            MockTransport(slow_provider), max_dials_in_flight=5, max_requests_in_flight=8
+        )
+        async with runtime:
+            handles = [await runtime.start("16089270862", greet) for _ in range(1000)]
+            with anyio.fail_after(3600):
+                placed = [await handle.placed() for handle in handles]
+    assert all(placed)
+    assert most["dials"] == 5
+    assert most["all"] <= 8
+    with pytest.raises(ValueError, match="max_dials_in_flight"):
+        Runtime(MockTransport(), max_dials_in_flight=0)
