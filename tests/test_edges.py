@@ -12,7 +12,13 @@ import pytest
 
 from kaphila_flow import Call, CallEnded, MakeCall, Runtime, events
 from kaphila_flow.simulator import DEFAULT_KEY, INSTANT, Simulator
-from kaphila_flow.testing import FakeKaphila, MockTransport, default_reply, virtual_time
+from kaphila_flow.testing import (
+    FakeKaphila,
+    MockTransport,
+    default_reply,
+    virtual_time,
+    virtual_time_available,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -299,3 +305,13 @@ async def test_a_thousand_calls_started_at_once_queue_in_the_runtime() -> None:
     assert most["all"] <= 8
     with pytest.raises(ValueError, match="max_dials_in_flight"):
         Runtime(MockTransport(), max_dials_in_flight=0)
+
+
+async def test_the_kaphila_fixture_runs_on_a_loop_that_jumps(kaphila: FakeKaphila) -> None:
+    """The plugin gave anyio's plain backend a loop whose clock can jump, and the fixture
+    switched jumping on: an hour on the loop's clock is a jump, not a wait."""
+    assert virtual_time_available()
+    assert kaphila.virtual_time is True
+    before = anyio.current_time()
+    await anyio.sleep(3600)
+    assert anyio.current_time() - before >= 3600
