@@ -85,7 +85,8 @@ class ProviderCall:
     charged: bool = False
     due: float | None = None  # when it next needs the provider's attention
     last_webhook_due: float = 0.0
-    held_back: ev.Event | None = None  # the reorder fault's event, out after the next
+    #: The reorder fault's event and its message id, out after the next event.
+    held_back: tuple[ev.Event, str] | None = None
     queued: int = 0  # webhooks in the outbox, not yet taken by the host
     playbacks: list[PendingPlayback] = field(default_factory=list)
 
@@ -125,7 +126,6 @@ class Provider:
         self._done_playbacks: list[PendingPlayback] = []
         self._expected: dict[str, deque[Callee]] = {}
         self._messages = 0
-        self._last_event = 0
         #: Called with each batch of events a call emits (a host's watchers).
         self.on_events: Callable[[ProviderCall, list[ev.Event], float], None] | None = None
 
@@ -435,39 +435,33 @@ class Provider:
         if faults.chance(faults.drop):
             self.dropped.append(event)
             return
+        self._messages += 1
+        message = (event, f"msg_{self._messages}")  # a duplicate shares its id
         if call.held_back is None and faults.chance(faults.reorder):
-            call.held_back = event  # goes out after the next one
+            call.held_back = message  # goes out after the next one
             return
         copies = 2 if faults.chance(faults.duplicate) else 1
-        events = [event] * copies
-        if call.held_back is not None and call.held_back is not event:
-            events.append(call.held_back)
+        messages = [message] * copies
+        if call.held_back is not None:
+            messages.append(call.held_back)
             call.held_back = None
-        for out in events:
+        for out, message_id in messages:
             due = max(now + faults.delay(), call.last_webhook_due)
-            call.last_webhook_due = due
-            self._seq += 1
-            webhook = Webhook(call.webhook_url, out, due, self._message_id(out))
-            heapq.heappush(self._outbox, (due, self._seq, webhook))
-            call.queued += 1
+            self._queue(call, Webhook(call.webhook_url, out, due, message_id))
 
-    def _message_id(self, event: ev.Event) -> str:
-        key = id(event)
-        if self._last_event != key:
-            self._last_event = key
-            self._messages += 1
-        return f"msg_{self._messages}"
+    def _queue(self, call: ProviderCall, webhook: Webhook) -> None:
+        call.last_webhook_due = webhook.due
+        self._seq += 1
+        heapq.heappush(self._outbox, (webhook.due, self._seq, webhook))
+        call.queued += 1
 
     def _retire(self, call: ProviderCall, now: float) -> None:
         call.due = None
         if call.held_back is not None:
-            held, call.held_back = call.held_back, None
-            due = max(now, call.last_webhook_due)
-            self._seq += 1
+            (held, message_id), call.held_back = call.held_back, None
             assert call.webhook_url is not None
-            webhook = Webhook(call.webhook_url, held, due, self._message_id(held))
-            heapq.heappush(self._outbox, (due, self._seq, webhook))
-            call.queued += 1
+            due = max(now, call.last_webhook_due)
+            self._queue(call, Webhook(call.webhook_url, held, due, message_id))
         call_id = call.model.call_id
         if call_id in self._finished:
             return
