@@ -759,6 +759,14 @@ class Runtime:
             if _only_call_ended(exc):
                 status = self._status_after_flow(session)
                 misuse = session.ended_by_flow and session.forwarded_to is None
+                if misuse:
+                    logger.warning(
+                        "call %s: the flow used the call after it hung up (%s); "
+                        "return after hangup() instead",
+                        session.call_id,
+                        exc,
+                        extra=call_fields(session.call_id),
+                    )
                 return status, None, exc if session.shut_down or misuse else None
             logger.error(
                 "flow on call %s raised %s", session.call_id, type(exc).__name__, exc_info=exc

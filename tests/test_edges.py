@@ -140,7 +140,7 @@ async def test_on_machine_turns_answering_machine_detection_on(kaphila: FakeKaph
 
 
 async def test_saying_something_after_hanging_up_is_an_error_in_the_result(
-    kaphila: FakeKaphila,
+    kaphila: FakeKaphila, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def confused(call: Call) -> str:
         await call.hangup()
@@ -151,6 +151,7 @@ async def test_saying_something_after_hanging_up_is_an_error_in_the_result(
     assert result.status == "completed"
     assert isinstance(result.error, CallEnded)
     assert not any(c.path == "/voice" for c in kaphila.commands)
+    assert any("used the call after it hung up" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_flow_that_loops_on_say_fails_its_test_with_the_transcript(
