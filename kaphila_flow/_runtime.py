@@ -725,6 +725,10 @@ class Runtime:
                 )
             with scope:
                 value = await drive(coro, session.end_for)
+            if scope.cancelled_caught:
+                # The end reached the flow as a bare cancellation (raised by an inner
+                # scope of the flow's, not at an await the trampoline could swap).
+                raise session.ended_error()
             cut_short = session.ended_error() if session.shut_down else None
             return self._status_after_flow(session), value, cut_short
         except Exception as exc:
