@@ -39,8 +39,9 @@ from ._exceptions import (
     Timeout,
 )
 from ._hours import CallingHours
-from ._journal import ContactState, Journal
+from ._journal import ContactState, Journal, OpenAttempt
 from ._pacing import Pacer
+from ._recovery import made_within
 from ._result import MASK, CallResult
 from ._runtime import Flow, Runtime
 
@@ -396,7 +397,7 @@ class Campaign:
         """Attempts a stopped or crashed run left open: is their call still live?"""
         by_number = {s.contact.number: s for s in states}
         for attempt in self.journal.open_attempts():
-            live = await self._live_call(attempt.number, attempt.call_id)
+            live = await self._live_call(attempt)
             if live is not None:
                 logger.warning(
                     "call %s to %s was left live by a stopped run: hanging up", live, attempt.number
@@ -419,7 +420,10 @@ class Campaign:
         state.next_at = self._now() + delay
         self.journal.save(state)
 
-    async def _live_call(self, number: str, call_id: str | None) -> str | None:
+    async def _live_call(self, attempt: OpenAttempt) -> str | None:
+        """The live call of an open attempt: by its id, or, when the run died before
+        the ``/makecall`` answer, the one live call to its number made around then."""
+        call_id = attempt.call_id
         list_calls = getattr(self.runtime.transport, "list_calls", None)
         if list_calls is None:
             return call_id  # cannot look: assume the worst and hang it up if known
@@ -428,13 +432,24 @@ class Campaign:
         except KaphilaError as exc:
             logger.warning("cannot list calls to settle an open attempt: %s", exc)
             return call_id
-        for call in calls:
-            status = (call.status or "").lower()
-            if status in ("ended", "completed"):
-                continue
-            if call.call_id == call_id or (call_id is None and call.number == number):
-                return call.call_id
-        return None
+        live = [c for c in calls if (c.status or "").lower() not in ("ended", "completed")]
+        if call_id is not None:
+            return call_id if any(c.call_id == call_id for c in live) else None
+        window = self.runtime.placement_window
+        fits = [
+            c.call_id
+            for c in live
+            if made_within(c, attempt.number, attempt.started_at, window) is not False
+        ]
+        if len(fits) > 1:
+            logger.warning(
+                "an open attempt to %s: %d live calls (%s) fit it and cannot be told apart; "
+                "none is hung up",
+                attempt.number,
+                len(fits),
+                ", ".join(fits),
+            )
+        return fits[0] if len(fits) == 1 else None
 
     # -- reporting -------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from ._store import CallIntent, IntentStore, StoredCall
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["PlacementWindow", "created_at", "placed_by", "recover"]
+__all__ = ["PlacementWindow", "created_at", "made_within", "placed_by", "recover"]
 
 logger = logging.getLogger("kaphila_flow.runtime")
 
@@ -90,17 +90,25 @@ def _webhook_ref(call: CallInfo) -> str | None:
 def placed_by(call: CallInfo, intent: CallIntent, window: PlacementWindow) -> bool | None:
     """Whether ``call`` is the one ``intent`` placed: ``True``, ``False``, or ``None``
     when the listing says too little to tell (same number, no URL, no creation time)."""
-    if call.number != intent.number:
-        return False
     ref = _webhook_ref(call)
-    if ref is not None:
+    if ref is not None and call.number == intent.number:
         return ref == intent.ref
+    return made_within(call, intent.number, intent.placed_at, window)
+
+
+def made_within(
+    call: CallInfo, number: str, placed_at: float, window: PlacementWindow
+) -> bool | None:
+    """Whether ``call`` is to ``number`` and was made within ``window`` of ``placed_at``;
+    ``None`` when the listing gives no creation time (the number alone fits)."""
+    if call.number != number:
+        return False
     made = created_at(call)
     if made is None:
         return None
     moment, precision = made
-    earliest = intent.placed_at - window.clock_skew - precision
-    latest = intent.placed_at + window.answer_within + window.clock_skew
+    earliest = placed_at - window.clock_skew - precision
+    latest = placed_at + window.answer_within + window.clock_skew
     return earliest <= moment <= latest
 
 

@@ -310,3 +310,36 @@ async def test_a_store_of_the_first_protocol_still_works() -> None:
             await handle.result()
     assert _hung_up(transport)[0] == "1.1"
     assert store.added == [handle.call_id] and store.rows == {}
+
+
+@pytest.mark.anyio
+async def test_a_campaign_resumed_after_a_crash_in_flight_ends_only_its_own_call(
+    tmp_path: Path,
+) -> None:
+    from kaphila_flow import CallingHours, Campaign, RetryRules
+    from kaphila_flow._contacts import load_contacts
+    from kaphila_flow._journal import Journal
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    journal.load(load_contacts([NUMBER])[0])
+    journal.begin_attempt(NUMBER, 1, PLACED_AT)  # died before the /makecall answer
+    transport = MockTransport(
+        calls=[
+            _listed(f"{PLACED_AT - 300:.0f}.1"),  # another client's, five minutes older
+            _listed(f"{PLACED_AT:.0f}.2"),  # the crashed run's
+        ]
+    )
+    with virtual_time():
+        async with Runtime(transport, start_time=PLACED_AT + 30) as runtime:
+            campaign = Campaign(
+                runtime,
+                _silent,
+                [NUMBER],
+                journal=journal,
+                calling_hours=CallingHours.always(),
+                retries=RetryRules(max_attempts=1),
+            )
+            summary = await campaign.run()
+    assert _hung_up(transport)[0] == f"{PLACED_AT:.0f}.2"
+    assert f"{PLACED_AT - 300:.0f}.1" not in _hung_up(transport)
+    assert summary.by_status == {"interrupted": 1}
