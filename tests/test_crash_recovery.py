@@ -343,3 +343,9 @@ async def test_a_campaign_resumed_after_a_crash_in_flight_ends_only_its_own_call
     assert _hung_up(transport)[0] == f"{PLACED_AT:.0f}.2"
     assert f"{PLACED_AT - 300:.0f}.1" not in _hung_up(transport)
     assert summary.by_status == {"interrupted": 1}
+
+
+@pytest.mark.parametrize("options", [{"clock_skew": -1}, {"answer_within": "10"}])
+def test_a_placement_window_of_bad_seconds_is_refused_clearly(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="PlacementWindow .* must be seconds >= 0"):
+        PlacementWindow(**options)

@@ -1,4 +1,4 @@
-"""``kaphila-flow campaign`` stopped by SIGTERM or SIGINT, in a real process.
+"""``kaphila-flow campaign`` and ``serve`` stopped by SIGTERM or SIGINT, in a real process.
 
 The simulator runs in this process; the first two contacts' phones are held, so the
 test answers them and presses their keys itself: the campaign is stopped with exactly
@@ -128,7 +128,7 @@ def _simulator() -> Simulator:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_the_campaign_and_the_printed_command_resumes_it(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
@@ -202,6 +202,33 @@ def test_a_second_signal_ends_live_calls_at_once_and_journals_them(tmp_path: Pat
     assert journal.open_attempts() == []
     assert {states[n].final_status for n in HELD} == {"interrupted"}
     assert all(states[n].state == "pending" and states[n].attempts == 0 for n in NUMBERS[2:])
+
+
+@pytest.mark.integration
+def test_serve_ends_live_calls_at_once_on_a_second_signal(tmp_path: Path) -> None:
+    simulator = Simulator(speed=4.0, default_callee=Callee(answer_after=0.0))  # silent
+    with SimulatorThread(simulator) as sim:
+        setup = Setup(tmp_path, sim, simulator)
+        bind = setup.args[setup.args.index("--bind") + 1]
+        dials = [arg for number in HELD for arg in ("--dial", number)]
+        process = setup.start("serve", "tests/campaign_flow.py:flow", "--bind", bind, *dials)
+        try:
+            _until(
+                lambda: sum(1 for c in simulator.calls.values() if c.model.gathering) == 2,
+                "two live gathers",
+            )
+            process.send_signal(signal.SIGTERM)  # the default grace: 30 s
+            assert process.stderr is not None
+            _line_with(process.stderr, "SIGTERM: shutting down")
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, err
+        assert "SIGTERM again: ending live calls now" in err
+        assert setup.live_calls() == []
+    assert out.count(": failed") == 2 and "runtime shut down" in out
 
 
 # -- Campaign.stop(), in process and virtual time, on both backends ------------------------
