@@ -349,3 +349,14 @@ async def test_a_campaign_resumed_after_a_crash_in_flight_ends_only_its_own_call
 def test_a_placement_window_of_bad_seconds_is_refused_clearly(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"PlacementWindow \w+ must be seconds >= 0"):
         PlacementWindow(**options)
+
+
+@pytest.mark.anyio
+async def test_an_intent_whose_call_already_ended_is_reported_with_its_id(tmp_path: Path) -> None:
+    path = tmp_path / "calls.sqlite3"
+    _store_with_intent(path, CallIntent("ab12", NUMBER, PLACED_AT))
+    transport = MockTransport(calls=[_listed(f"{PLACED_AT:.0f}.3", status="ended")])
+    recovered = await _recover_with(path, transport)
+    assert _hung_up(transport) == []
+    assert recovered[0].call_id == f"{PLACED_AT:.0f}.3" and recovered[0].status == "failed"
+    assert "already over" in (recovered[0].end_reason or "")
