@@ -60,10 +60,12 @@ from ._intake import IntakeReply
 from ._logging import CallContextFilter, JsonFormatter, configure_logging
 from ._metrics import Metrics
 from ._numbers import PhoneNumber, normalize_number
+from ._recovery import PlacementWindow
 from ._result import CallResult, CallStatus, TranscriptEntry
 from ._retry import RetryPolicy
 from ._runtime import CallHandle, DeadLetter, Flow, Runtime
 from ._session import Delivery
+from ._store import CallIntent, CallStore, IntentStore, SqliteCallStore, StoredCall
 from ._transport import Transport
 
 __version__ = "0.1.0"
@@ -82,9 +84,11 @@ __all__ = [
     "ContactProblem",
     "CallContextFilter",
     "CallHandle",
+    "CallIntent",
     "CallNotFound",
     "CallResult",
     "CallStatus",
+    "CallStore",
     "Clock",
     "Command",
     "ConfigurationError",
@@ -102,6 +106,7 @@ __all__ = [
     "Hangup",
     "HangupReply",
     "InsufficientCredits",
+    "IntentStore",
     "IntakeReply",
     "InvalidEvent",
     "InvalidNumber",
@@ -117,6 +122,7 @@ __all__ = [
     "NoTrunks",
     "OriginationFailed",
     "PhoneNumber",
+    "PlacementWindow",
     "Play",
     "PlaybackReply",
     "Progress",
@@ -127,8 +133,10 @@ __all__ = [
     "ScaledClock",
     "ServerError",
     "Settings",
+    "SqliteCallStore",
     "StopRecording",
     "StopRecordingReply",
+    "StoredCall",
     "SystemClock",
     "Timeout",
     "TranscriptEntry",

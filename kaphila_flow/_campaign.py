@@ -29,6 +29,7 @@ from ._contacts import ContactProblem, load_contacts, load_do_not_call
 from ._exceptions import (
     ApiError,
     BadRequest,
+    CallEnded,
     CallNotFound,
     ConnectError,
     InvalidNumber,
@@ -38,8 +39,9 @@ from ._exceptions import (
     Timeout,
 )
 from ._hours import CallingHours
-from ._journal import ContactState, Journal
+from ._journal import ContactState, Journal, OpenAttempt
 from ._pacing import Pacer
+from ._recovery import made_within
 from ._result import MASK, CallResult
 from ._runtime import Flow, Runtime
 
@@ -103,6 +105,13 @@ class CampaignSummary:
     max_live: int
     problems: list[ContactProblem]
     states: list[ContactState] = field(repr=False)
+    #: Whether ``Campaign.stop()`` ended the run before every contact was done: the
+    #: contacts not done count as ``remaining``; the same journal resumes them.
+    stopped: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return sum(1 for s in self.states if s.state != "done")
 
     def __str__(self) -> str:
         parts = ", ".join(f"{count} {status}" for status, count in sorted(self.by_status.items()))
@@ -187,6 +196,8 @@ class Campaign:
         self._live = 0
         self.max_live = 0
         self._wake = anyio.Event()
+        self._stopping = False
+        self._turns: set[anyio.CancelScope] = set()
         self.progress = Progress(total=len(self.contacts), remaining=len(self.contacts))
 
     # -- time ------------------------------------------------------------------------
@@ -212,6 +223,24 @@ class Campaign:
 
     # -- the run ---------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """Place no new calls; ``run()`` returns once the live ones have ended.
+
+        Live calls are left to their runtime: they finish, or ``runtime.shutdown(grace)``
+        ends them, and each outcome is journaled (a call cut short counts as
+        ``interrupted``, retried after ``RetryRules.interrupted_delay``). The summary
+        says ``stopped``; the same journal resumes the contacts not done.
+        """
+        self._stopping = True
+        for turn in self._turns:
+            turn.cancel()  # a placement waiting for its pacing turn is not made
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether ``stop()`` was called."""
+        return self._stopping
+
     async def run(self) -> CampaignSummary:
         """Call every contact to a final status; returns the summary."""
         for problem in self.problems:
@@ -225,7 +254,7 @@ class Campaign:
                 self._finish(state, "do-not-call")
         self._report(states)
         async with anyio.create_task_group() as tg:
-            while True:
+            while not self._stopping:
                 now = self._now()
                 open_states = [s for s in states if s.state != "done"]
                 if not open_states:
@@ -255,7 +284,9 @@ class Campaign:
                 wait = 3600.0 if next_due is None else max(0.0, next_due - now)
                 await self._wait(wait)
         self._report(states)
-        by_status = Counter(s.final_status or "?" for s in states)
+        by_status = Counter(
+            (s.final_status or "?") if s.state == "done" else "remaining" for s in states
+        )
         attempts = sum(s.attempts for s in states)
         return CampaignSummary(
             total=len(states),
@@ -265,6 +296,7 @@ class Campaign:
             max_live=self.max_live,
             problems=list(self.problems),
             states=states,
+            stopped=self._stopping and any(s.state != "done" for s in states),
         )
 
     def _within_hours(self, state: ContactState, now: float) -> bool:
@@ -287,7 +319,14 @@ class Campaign:
         number = state.contact.number
         try:
             if self._pacer is not None:
-                await self._pacer.wait_turn()
+                with anyio.CancelScope() as turn:
+                    self._turns.add(turn)
+                    try:
+                        await self._pacer.wait_turn()
+                    finally:
+                        self._turns.discard(turn)
+            if self._stopping:
+                return  # stopped before this placement: nothing was sent or journaled
             attempt_id = self.journal.begin_attempt(number, state.attempts + 1, self._now())
             state.attempts += 1
             try:
@@ -298,11 +337,20 @@ class Campaign:
                 self.journal.finish_attempt(attempt_id, "invalid", str(exc))
                 self._finish(state, "invalid", error=str(exc))
                 return
+            except RuntimeError as exc:  # the runtime shuts down under the campaign
+                self.journal.finish_attempt(attempt_id, "interrupted", f"not placed: {exc}")
+                self.stop()
+                self._interrupted(state, delay=0.0)
+                return
             call_id = await handle.placed()
             self.journal.placed(attempt_id, call_id)
             if call_id is not None:
                 self.progress.placed += 1
             result = await handle.result()
+            if self._stopping and _cut_short(result):
+                self.journal.finish_attempt(attempt_id, "interrupted", "stopped")
+                self._interrupted(state, delay=self.retries.interrupted_delay)
+                return
             outcome, retryable = _classify(result)
             self.journal.finish_attempt(
                 attempt_id, outcome, type(result.error).__name__ if result.error else None
@@ -349,7 +397,7 @@ class Campaign:
         """Attempts a stopped or crashed run left open: is their call still live?"""
         by_number = {s.contact.number: s for s in states}
         for attempt in self.journal.open_attempts():
-            live = await self._live_call(attempt.number, attempt.call_id)
+            live = await self._live_call(attempt)
             if live is not None:
                 logger.warning(
                     "call %s to %s was left live by a stopped run: hanging up", live, attempt.number
@@ -359,14 +407,23 @@ class Campaign:
             self.journal.finish_attempt(attempt.attempt_id, "interrupted")
             state = by_number.get(attempt.number)
             if state is not None and state.state != "done":
-                state.state = "waiting"
-                state.next_at = self._now() + self.retries.interrupted_delay
-                if state.attempts >= self.retries.max_attempts:
-                    self._finish(state, "interrupted")
-                else:
-                    self.journal.save(state)
+                self._interrupted(state, delay=self.retries.interrupted_delay)
 
-    async def _live_call(self, number: str, call_id: str | None) -> str | None:
+    def _interrupted(self, state: ContactState, *, delay: float) -> None:
+        """An attempt cut by a stop or a crash: tried again after ``delay``, within
+        ``max_attempts``."""
+        if state.attempts >= self.retries.max_attempts:
+            self._finish(state, "interrupted")
+            return
+        state.state = "waiting"
+        state.final_status = "interrupted"
+        state.next_at = self._now() + delay
+        self.journal.save(state)
+
+    async def _live_call(self, attempt: OpenAttempt) -> str | None:
+        """The live call of an open attempt: by its id, or, when the run died before
+        the ``/makecall`` answer, the one live call to its number made around then."""
+        call_id = attempt.call_id
         list_calls = getattr(self.runtime.transport, "list_calls", None)
         if list_calls is None:
             return call_id  # cannot look: assume the worst and hang it up if known
@@ -375,13 +432,24 @@ class Campaign:
         except KaphilaError as exc:
             logger.warning("cannot list calls to settle an open attempt: %s", exc)
             return call_id
-        for call in calls:
-            status = (call.status or "").lower()
-            if status in ("ended", "completed"):
-                continue
-            if call.call_id == call_id or (call_id is None and call.number == number):
-                return call.call_id
-        return None
+        live = [c for c in calls if (c.status or "").lower() not in ("ended", "completed")]
+        if call_id is not None:
+            return call_id if any(c.call_id == call_id for c in live) else None
+        window = self.runtime.placement_window
+        fits = [
+            c.call_id
+            for c in live
+            if made_within(c, attempt.number, attempt.started_at, window) is not False
+        ]
+        if len(fits) > 1:
+            logger.warning(
+                "an open attempt to %s: %d live calls (%s) fit it and cannot be told apart; "
+                "none is hung up",
+                attempt.number,
+                len(fits),
+                ", ".join(fits),
+            )
+        return fits[0] if len(fits) == 1 else None
 
     # -- reporting -------------------------------------------------------------------
 
@@ -429,7 +497,7 @@ class Campaign:
         return {
             "number": state.contact.number,
             "attempts": state.attempts,
-            "status": state.final_status,
+            "status": state.final_status if state.state == "done" else "remaining",
             "amd": state.amd,
             "duration": state.duration,
             "value": self._masked(state.value),
@@ -440,6 +508,11 @@ class Campaign:
         if isinstance(value, dict):
             return {k: (MASK * 4 if k in self.sensitive_fields else v) for k, v in value.items()}
         return value
+
+
+def _cut_short(result: CallResult) -> bool:
+    """Ended by its runtime's shutdown (``CallEnded`` as the error of a failed call)."""
+    return result.status == "failed" and isinstance(result.error, CallEnded)
 
 
 def _jsonable(value: Any) -> bool:

@@ -52,6 +52,8 @@ class OpenAttempt:
     attempt_id: int
     number: str
     call_id: str | None
+    #: When the attempt began (epoch seconds), just before its ``/makecall``.
+    started_at: float = 0.0
 
 
 class Journal:
@@ -139,9 +141,9 @@ class Journal:
 
     def open_attempts(self) -> list[OpenAttempt]:
         rows = self._db.execute(
-            "SELECT id, number, call_id FROM attempts WHERE outcome IS NULL ORDER BY id"
+            "SELECT id, number, call_id, started_at FROM attempts WHERE outcome IS NULL ORDER BY id"
         ).fetchall()
-        return [OpenAttempt(int(a), str(b), c) for a, b, c in rows]
+        return [OpenAttempt(int(a), str(b), c, float(d)) for a, b, c, d in rows]
 
     def attempts_for(self, number: str) -> list[tuple[int, str | None, str | None]]:
         rows = self._db.execute(

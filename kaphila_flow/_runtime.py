@@ -34,7 +34,7 @@ from anyio.abc import TaskGroup
 from . import _events as ev
 from ._call import Call, WaitingForKeys
 from ._calls import CallTable, DeadLetter
-from ._commands import Command, Hangup, MakeCall, Voice
+from ._commands import Command, Hangup, MakeCall
 from ._deadlines import Deadlines
 from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
 from ._instruments import Instruments
@@ -44,10 +44,11 @@ from ._logging import call_fields
 from ._metrics import Metrics
 from ._numbers import check_region, normalize_number
 from ._reconcile import answer_was_lost, find_placed_call
+from ._recovery import PlacementWindow, recover
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
-from ._store import CallStore, SqliteCallStore, StoredCall
+from ._store import CallIntent, CallStore, IntentStore, SqliteCallStore, StoredCall
 from ._tracing import TracerProvider
 from ._transport import Transport
 from ._wallclock import WallClock
@@ -230,6 +231,7 @@ class Runtime:
         tracing: bool | TracerProvider = False,
         max_dials_in_flight: int = 20,
         max_requests_in_flight: int = 100,
+        placement_window: PlacementWindow | None = None,
     ) -> None:
         for name, limit in (
             ("max_dials_in_flight", max_dials_in_flight),
@@ -275,6 +277,9 @@ class Runtime:
         )
         #: Spoken to calls found live after a restart, before they are hung up.
         self.apology = apology
+        #: How a call in ``GET /calls`` is matched to a ``/makecall`` a crash left
+        #: unanswered (recovery from the store).
+        self.placement_window = placement_window or PlacementWindow()
         #: Results of calls a previous process left live, hung up by this one.
         self.recovered: list[CallResult] = []
         self._accepting = True
@@ -450,50 +455,7 @@ class Runtime:
                 await self._idle.wait()
 
     async def _recover(self) -> None:
-        if self.store is None:
-            return
-        for stored in self.store.leftovers():
-            error = CallEnded(stored.call_id, "left live by a previous run; hung up on restart")
-            try:
-                if self.apology:
-                    with anyio.move_on_after(self.hangup_timeout):
-                        await self.send(Voice(stored.call_id, self.apology))
-                with anyio.move_on_after(self.hangup_timeout):
-                    await self.send(Hangup(stored.call_id))
-            except CallNotFound:
-                error = CallEnded(stored.call_id, "left live by a previous run; already over")
-            except KaphilaError as exc:
-                logger.error(
-                    "call %s: could not hang up after restart: %s",
-                    stored.call_id,
-                    exc,
-                    extra=call_fields(stored.call_id),
-                )
-            self.store.remove(stored.call_id)
-            logger.warning(
-                "call %s to %s: %s",
-                stored.call_id,
-                stored.number,
-                error.reason,
-                extra=call_fields(stored.call_id),
-            )
-            self.recovered.append(
-                build_result(
-                    call_id=stored.call_id,
-                    number=stored.number,
-                    status="failed",
-                    value=None,
-                    error=error,
-                    amd=None,
-                    started_at=stored.started_at,
-                    answered_at=None,
-                    ended_at=self.wall_time(),
-                    forwarded_to=None,
-                    end_reason=error.reason,
-                    transcript=[],
-                    recordings=[],
-                )
-            )
+        self.recovered.extend(await recover(self))
 
     # -- placing calls ---------------------------------------------------------------
 
@@ -635,6 +597,7 @@ class Runtime:
         value: Any = None
         error: BaseException | None = None
         placed = False
+        unsettled = False
         call_id: str | None = None
         try:
             try:
@@ -652,7 +615,9 @@ class Runtime:
             placed = True
             self._instruments.call_placed(call_id)
             if self.store is not None:
-                self.store.add(StoredCall(call_id, session.number, session.started_at))
+                self.store.add(
+                    StoredCall(call_id, session.number, session.started_at, ref=session.ref)
+                )
             handle._mark_placed()
             answer = await session.next_event(
                 (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
@@ -688,6 +653,9 @@ class Runtime:
         except BaseException as exc:  # cancelled by shutdown: record, then re-raise
             error = exc
             status = "failed"
+            # Cut while /makecall was in flight: the call may exist, so its intent
+            # stays in the store for the next start to look for.
+            unsettled = not placed
             raise
         finally:
             with anyio.CancelScope(shield=True):
@@ -699,12 +667,16 @@ class Runtime:
                     # Ended on the other side and learnt from a 404: the result carries
                     # what the provider reports, whichever news came first.
                     await session.end_news(anyio.current_time() + END_NEWS_GRACE)
-                self._finish(session, handle, status, value, error)
+                self._finish(session, handle, status, value, error, keep_intent=unsettled)
 
     async def _place(self, session: CallSession, request: MakeCall) -> str:
         """``/makecall``, never repeated; a lost answer is reconciled, not retried."""
         try:
             async with self.dial_limit:
+                if isinstance(self.store, IntentStore):
+                    # On disk before the request leaves: a crash from here on leaves a
+                    # row the next start looks for in GET /calls.
+                    self.store.add_intent(CallIntent(session.ref, session.number, self.wall_time()))
                 reply = await self.send(request)
         except KaphilaError as exc:
             if not answer_was_lost(exc):
@@ -753,6 +725,10 @@ class Runtime:
                 )
             with scope:
                 value = await drive(coro, session.end_for)
+            if scope.cancelled_caught:
+                # The end reached the flow as a bare cancellation (raised by an inner
+                # scope of the flow's, not at an await the trampoline could swap).
+                raise session.ended_error()
             cut_short = session.ended_error() if session.shut_down else None
             return self._status_after_flow(session), value, cut_short
         except Exception as exc:
@@ -810,10 +786,14 @@ class Runtime:
         status: CallStatus,
         value: Any,
         error: BaseException | None,
+        *,
+        keep_intent: bool = False,
     ) -> None:
         self._table.finish(session)
         if session.call_id is not None and self.store is not None:
             self.store.remove(session.call_id)
+        elif isinstance(self.store, IntentStore) and not keep_intent:
+            self.store.remove_intent(session.ref)
         end = session.end_event
         if status != "no-answer":
             session.note("ended", status)

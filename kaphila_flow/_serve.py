@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +27,13 @@ __all__ = [
     "serve_app",
     "serve_receiver",
     "serve_until_signalled",
+    "shut_down_on_signal",
 ]
 
 logger = logging.getLogger("kaphila_flow.runtime")
+
+#: What stops ``serve`` and ``campaign``: a service manager's SIGTERM, a terminal's ^C.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def bind_socket(bind: str) -> socket.socket:
@@ -176,9 +181,47 @@ async def serve_until_signalled(
         task_status.started(url)
         if not handle_signals:
             await anyio.sleep_forever()
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                logger.warning("%s: shutting down", signal.Signals(signum).name)
-                break
-        await runtime.shutdown(grace)
+        await shut_down_on_signal(runtime, grace)
         tg.cancel_scope.cancel()
+
+
+async def shut_down_on_signal(
+    runtime: Runtime,
+    grace: float,
+    *,
+    on_signal: Callable[[signal.Signals], None] | None = None,
+    on_second_signal: Callable[[signal.Signals], None] | None = None,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> signal.Signals:
+    """Wait for SIGTERM or SIGINT, then ``runtime.shutdown(grace)``; returns the signal.
+
+    ``on_signal`` runs first, at once (to stop placing calls of one's own). A second
+    signal during the grace period ends the live calls at once: they are hung up and
+    their results recorded all the same. Main thread only.
+    """
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        task_status.started()
+        first = signal.Signals(await signals.__anext__())
+        if on_signal is None:
+            logger.warning("%s: shutting down", first.name)
+        else:
+            on_signal(first)  # it says what happens
+        hurried = False
+        async with anyio.create_task_group() as tg:
+
+            async def second_signal() -> None:
+                nonlocal hurried
+                again = signal.Signals(await signals.__anext__())
+                if on_second_signal is None:
+                    logger.warning("%s again: ending live calls now", again.name)
+                else:
+                    on_second_signal(again)
+                hurried = True
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(second_signal)
+            await runtime.shutdown(grace)
+            tg.cancel_scope.cancel()
+        if hurried:
+            await runtime.shutdown(0)
+    return first

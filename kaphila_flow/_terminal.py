@@ -69,7 +69,7 @@ def print_result(result: CallResult) -> None:
     console = make_console()
     console.print(
         Text.assemble(
-            f"call {result.call_id} to {result.number}: ",
+            f"call {result.call_id or '(no call id)'} to {result.number}: ",
             (result.status, STATUS_STYLES.get(result.status, "yellow")),
         )
     )

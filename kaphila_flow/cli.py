@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--do-not-call", help="file of numbers never to call")
     run.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="on SIGTERM/SIGINT: seconds live calls get to finish (default 30)",
+    )
+    run.add_argument(
         "--strict-numbers",
         action="store_true",
         help="also refuse numbers not in use in their country's numbering plan",
@@ -196,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to resume
     if getattr(args, "log_format", None) or getattr(args, "log_level", None):
         from ._logging import configure_logging
 

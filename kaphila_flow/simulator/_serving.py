@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 import anyio
@@ -73,10 +74,18 @@ class SimulatorThread:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30)
 
-    def call(self, function: object, *args: object) -> None:
-        """Run a plain function on the simulator's loop (its state is not thread-safe)."""
+    def call(self, function: Callable[..., object], *args: object) -> None:
+        """Run a plain function on the simulator's loop (its state is not thread-safe).
+
+        It runs inside a task there, so it may read the loop's time (``answer_call``,
+        ``press_keys``); this waits for it and raises what it raised.
+        """
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(function, *args)  # type: ignore[arg-type]
+
+        async def run() -> None:
+            function(*args)
+
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
 
     def _main(self) -> None:
         try:
