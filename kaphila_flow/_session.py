@@ -13,6 +13,7 @@ import anyio
 
 from . import _events as ev
 from ._exceptions import CallEnded
+from ._gathers import GatherLedger, provider_time
 from ._result import MASK, TranscriptEntry
 
 __all__ = ["CallSession", "Delivery"]
@@ -24,6 +25,9 @@ TRANSCRIPT_LIMIT = 2_000
 RECORDING_LIMIT = 64
 #: Delivered events remembered per call to drop duplicates.
 SEEN_LIMIT = 512
+
+_OUTCOMES: tuple[type[ev.Event], ...] = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
+_GATHER_EVENTS = (*_OUTCOMES, ev.GatherStarted, ev.GatherProgress, ev.DtmfReceived)
 
 _INFORMATIONAL = (
     ev.DtmfReceived,
@@ -63,6 +67,7 @@ class CallSession:
         "flow_scope",
         "forwarded_to",
         "gather_progress",
+        "gathers",
         "heard_from",
         "inbox",
         "last_digits",
@@ -113,6 +118,8 @@ class CallSession:
         self.last_key_at: float | None = None
         #: Identities of the gather outcomes earlier gathers took (made on first use).
         self.taken_outcomes: set[bytes] | None = None
+        #: Which gather an outcome belongs to (made by the first gather).
+        self.gathers: GatherLedger | None = None
         self.sensitive = False
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
         self.recordings: list[ev.Event] = []
@@ -169,9 +176,64 @@ class CallSession:
         self.taken_outcomes.add(key)
         return False
 
+    def gather_ledger(self) -> GatherLedger:
+        if self.gathers is None:
+            self.gathers = GatherLedger()
+        return self.gathers
+
+    def late_outcome(self, outcome: ev.Event) -> bool:
+        """Whether ``outcome`` pays an earlier gather's debt (then it is noted as late)."""
+        ledger = self.gathers
+        if ledger is None or not ledger.owed:
+            return False
+        owner = ledger.claim(outcome, provider_time(outcome.timestamp))
+        if owner is None:
+            return False
+        self._note_late(outcome, owner.seq, owner.sensitive)
+        return True
+
+    def settle_queued_outcomes(self) -> None:
+        """Before a new gather: what is queued of gathers belongs to earlier ones.
+
+        A queued outcome pays the oldest gather that still owes one (noted as late), or
+        is noted as stale; queued progress and starts are dropped.
+        """
+        if not self.inbox:
+            return
+        ledger = self.gathers
+        kept: list[ev.Event] = []
+        for event in self.inbox:
+            if isinstance(event, _OUTCOMES):
+                if self.stale_outcome(event):
+                    self.note("stale", f"{event.name} for an earlier gather, ignored")
+                elif ledger is not None and ledger.owed:
+                    owner = ledger.owed.popleft()
+                    self._note_late(event, owner.seq, owner.sensitive)
+                else:
+                    self.note("stale", f"{event.name} for an earlier gather, ignored")
+            elif not isinstance(event, ev.GatherProgress | ev.GatherStarted):
+                kept.append(event)
+        self.inbox[:] = kept
+
+    def _note_late(self, outcome: ev.Event, seq: int, sensitive: bool) -> None:
+        if isinstance(outcome, ev.GatherFailed):
+            what = outcome.reason or "no reason given"
+        else:
+            digits = getattr(outcome, "digits", "")
+            what = MASK if sensitive and digits else repr(digits)
+        self.note("late", f"{outcome.name} of gather {seq}, no longer awaited: {what}")
+
     def _observe(self, event: ev.Event) -> None:
         if isinstance(event, ev.GatherProgress | ev.DtmfReceived):
             self.last_key_at = anyio.current_time()
+        ledger = self.gathers
+        if ledger is not None and isinstance(event, _GATHER_EVENTS):
+            stamp = provider_time(event.timestamp)
+            ledger.observe(stamp, self.wall_time())
+            if isinstance(event, ev.GatherStarted):
+                ledger.started(stamp)
+            elif isinstance(event, ev.GatherProgress) and not ledger.progress_is_current(stamp):
+                return  # an earlier gather's keys: not the current one's fallback
         if isinstance(event, ev.GatherProgress):
             self.gather_progress = event.digits
         elif isinstance(event, (ev.RecordingStarted, ev.RecordingStopped, ev.RecordingCompleted)):
@@ -216,11 +278,6 @@ class CallSession:
         wake, self._wake = self._wake, None
         if wake is not None:
             wake.set()
-
-    def discard(self, *kinds: type[ev.Event]) -> None:
-        """Drop queued events of these kinds (stale outcomes of an earlier gather)."""
-        if self.inbox:
-            self.inbox[:] = [e for e in self.inbox if not isinstance(e, kinds)]
 
     # -- waiting ---------------------------------------------------------------------
 
