@@ -660,7 +660,8 @@ class Runtime:
                 end_raises=False,
                 waiting_for="the callee to answer",
             )
-            if not isinstance(answer, ev.CallAnswered):
+            answered, amd = session.answer_news(answer)
+            if not answered:
                 if session.shut_down:
                     error = session.ended_error()
                     return
@@ -681,8 +682,8 @@ class Runtime:
                 session.note("ended", "no answer")
                 return
             session.answered_at = self.wall_time()
-            session.amd = answer.amd
-            session.note("answered", f"AMD {answer.amd.status}" if answer.amd else "")
+            session.amd = amd = amd or session.amd
+            session.note("answered", f"AMD {amd.status}" if amd else "")
             chosen = self._choose_flow(session, flow, on_machine)
             status, value, error = await self._run_flow(session, chosen, data)
         except BaseException as exc:  # cancelled by shutdown: record, then re-raise
@@ -696,8 +697,8 @@ class Runtime:
                     # call.ended came before the flow's last answer or after it.
                     status = "hung-up"
                 if placed and session.ended and not session.ended_by_flow:
-                    # Ended on the other side and learnt from a 404: the result carries
-                    # what the provider reports, whichever news came first.
+                    # Ended on the other side and learnt from a 404 or a call.timeout:
+                    # the result carries what call.ended reports, whichever came first.
                     await session.end_news(anyio.current_time() + END_NEWS_GRACE)
                 self._finish(session, handle, status, value, error)
 

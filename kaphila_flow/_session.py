@@ -162,6 +162,30 @@ class CallSession:
         self.notify()
         return Delivery.DELIVERED
 
+    def answer_news(self, first: ev.Event | None) -> tuple[bool, ev.Amd | None]:
+        """Whether the call was answered, and its AMD, from everything known so far.
+
+        ``first`` is the first news of the call's fate the runtime took. Not the order
+        of arrival decides, but what the events say: a ``call.answered`` (queued or
+        taken), or ``call.ended`` with ``wasAnswered: true``; without ``wasAnswered``, an
+        AMD verdict of HUMAN or MACHINE. ``wasAnswered: false`` with no
+        ``call.answered`` is not answered; ``callDuration`` is not used (it may count
+        the ringing).
+        """
+        answer = first if isinstance(first, ev.CallAnswered) else self.take((ev.CallAnswered,))
+        end = self.end_event if isinstance(self.end_event, ev.CallEnded) else None
+        if end is None and isinstance(first, ev.CallEnded):
+            end = first
+        amd = (answer.amd if answer is not None else None) or (end.amd if end else None)
+        if answer is not None:
+            return True, amd
+        if end is None:
+            return False, None
+        if end.was_answered is not None:
+            return end.was_answered, amd
+        verdict = (amd.status if amd else "").upper()
+        return verdict in (ev.Amd.HUMAN, ev.Amd.MACHINE), amd
+
     def stale_outcome(self, outcome: ev.Event) -> bool:
         """Whether a gather outcome is a copy of one an earlier gather already took.
 
@@ -226,6 +250,10 @@ class CallSession:
     def _observe(self, event: ev.Event) -> None:
         if isinstance(event, ev.GatherProgress | ev.DtmfReceived):
             self.last_key_at = anyio.current_time()
+        if isinstance(event, ev.CallAnswered | ev.CallEnded) and event.amd is not None:
+            # AMD from whichever news brings it; call.answered's own verdict first.
+            if self.amd is None or isinstance(event, ev.CallAnswered):
+                self.amd = event.amd
         ledger = self.gathers
         if ledger is not None and isinstance(event, _GATHER_EVENTS):
             stamp = provider_time(event.timestamp)
@@ -259,7 +287,12 @@ class CallSession:
     def mark_ended(self, event: ev.Event | None, *, reason: str | None) -> None:
         """The call is over: wake the flow's awaits with ``CallEnded``."""
         if self.ended:
-            if event is not None and self.end_event is None:
+            # The provider's own word of the end (call.ended) wins over other news of
+            # it (call.timeout, a 404), whichever came first.
+            if event is not None and (
+                self.end_event is None
+                or (isinstance(event, ev.CallEnded) and not isinstance(self.end_event, ev.CallEnded))
+            ):
                 self.end_event = event
             return
         self.ended = True
@@ -322,8 +355,9 @@ class CallSession:
 
     async def end_news(self, until: float) -> None:
         """Wait, until ``until`` at most, for the provider's own word of the end
-        (``call.ended``) after the runtime learnt of it another way (a 404)."""
-        while self.end_event is None and anyio.current_time() < until:
+        (``call.ended``) after the runtime learnt of it another way (a 404, a
+        ``call.timeout``)."""
+        while not isinstance(self.end_event, ev.CallEnded) and anyio.current_time() < until:
             self._wake = wake = anyio.Event()
             with anyio.move_on_after(until - anyio.current_time()):
                 await wake.wait()
