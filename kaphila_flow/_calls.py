@@ -48,7 +48,13 @@ class DeadLetter:
 class CallTable:
     """Live calls by token reference and by call id; finished ones as tombstones."""
 
-    def __init__(self, *, dead_letter_limit: int, wall_time: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        dead_letter_limit: int,
+        wall_time: Callable[[], float],
+        on_stray_call: Callable[[str], None] | None = None,
+    ) -> None:
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self._wall_time = wall_time
         self.by_ref: dict[str, CallSession] = {}
@@ -56,6 +62,10 @@ class CallTable:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._finished_tokens: OrderedDict[str, str] = OrderedDict()
         self._orphans: OrderedDict[str, list[ev.Event]] = OrderedDict()
+        #: Finished calls whose ``/makecall`` failed: a webhook at their token shows a
+        #: call this runtime placed after all, which ``on_stray_call`` hangs up.
+        self._unplaced: OrderedDict[str, None] = OrderedDict()
+        self._on_stray_call = on_stray_call
         #: Calls whose ``/makecall`` has not answered yet.
         self.placing = 0
 
@@ -101,11 +111,18 @@ class CallTable:
         self._finished_tokens[ref] = session.token
         if len(self._finished_tokens) > TOMBSTONE_LIMIT:
             self._finished_tokens.popitem(last=False)
-        if session.call_id is not None:
+        if session.call_id is None:
+            self._unplaced[ref] = None
+            if len(self._unplaced) > TOMBSTONE_LIMIT:
+                self._unplaced.popitem(last=False)
+        else:
             self.by_id.pop(session.call_id, None)
-            self._finished[session.call_id] = None
-            if len(self._finished) > TOMBSTONE_LIMIT:
-                self._finished.popitem(last=False)
+            self._remember_finished(session.call_id)
+
+    def _remember_finished(self, call_id: str) -> None:
+        self._finished[call_id] = None
+        if len(self._finished) > TOMBSTONE_LIMIT:
+            self._finished.popitem(last=False)
 
     # -- routing ---------------------------------------------------------------------
 
@@ -132,6 +149,7 @@ class CallTable:
             if session is None:
                 if self.finished_token(token):
                     self.dead_letter(event, "the call has finished")
+                    self._stray(token.partition(".")[0], event)
                     return Delivery.FINISHED_CALL
                 return Delivery.REJECTED
             if session.call_id is not None and session.call_id != event.call_id:
@@ -154,6 +172,14 @@ class CallTable:
             return Delivery.UNKNOWN_CALL
         self.dead_letter(event, "unknown call")
         return Delivery.UNKNOWN_CALL
+
+    def _stray(self, ref: str, event: ev.Event) -> None:
+        call_id = event.call_id
+        if ref in self._unplaced and call_id not in self._finished and call_id not in self.by_id:
+            del self._unplaced[ref]
+            self._remember_finished(call_id)
+            if self._on_stray_call is not None and not isinstance(event, ev.CallEnded):
+                self._on_stray_call(call_id)
 
     def dead_letter(self, event: ev.Event, reason: str) -> None:
         logger.info(

@@ -36,14 +36,14 @@ from ._call import Call, WaitingForKeys
 from ._calls import CallTable, DeadLetter
 from ._commands import Command, Hangup, MakeCall, Voice
 from ._deadlines import Deadlines
-from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
+from ._exceptions import CallEnded, CallNotFound, KaphilaError
 from ._instruments import Instruments
 from ._intake import IntakeReply, receive_webhook
 from ._interrupt import drive
 from ._logging import call_fields
 from ._metrics import Metrics
 from ._numbers import check_region, normalize_number
-from ._reconcile import answer_was_lost, find_placed_call
+from ._reconcile import answer_was_lost, find_placed_call, placed_despite_error
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
@@ -266,7 +266,11 @@ class Runtime:
         self.gather_grace = gather_grace
         self.ring_grace = ring_grace
         self.hangup_timeout = hangup_timeout
-        self._table = CallTable(dead_letter_limit=dead_letter_limit, wall_time=self.wall_time)
+        self._table = CallTable(
+            dead_letter_limit=dead_letter_limit,
+            wall_time=self.wall_time,
+            on_stray_call=self._stray_call,
+        )
         self._deadlines = Deadlines()
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
@@ -641,9 +645,9 @@ class Runtime:
                 call_id = await self._place(session, request)
             except KaphilaError as exc:
                 error = exc
-                # Silence (a timeout, a broken connection) leaves the call's fate open;
-                # a provider that answered 5xx said it failed, even if it cannot be sure.
-                if answer_was_lost(exc) and not isinstance(exc, ApiError):
+                # Silence (a timeout, a broken connection, a proxy's bare 5xx) leaves
+                # the call's fate open; Kaphila's own error answer says it failed.
+                if answer_was_lost(exc):
                     status = "unknown"
                     session.note("ended", "placement unknown: the /makecall answer was lost")
                 return
@@ -702,16 +706,55 @@ class Runtime:
                     await session.end_news(anyio.current_time() + END_NEWS_GRACE)
                 self._finish(session, handle, status, value, error)
 
+    def _stray_call(self, call_id: str) -> None:
+        """A call whose ``/makecall`` failed came to light at its token: hang it up."""
+        if self._task_group is not None:
+            self._task_group.start_soon(self._hang_up_stray, call_id)
+
+    async def _hang_up_stray(self, call_id: str) -> None:
+        logger.warning(
+            "call %s: placed by a /makecall whose answer was lost, found after its result; "
+            "hanging it up",
+            call_id,
+            extra=call_fields(call_id),
+        )
+        with anyio.move_on_after(self.hangup_timeout):
+            try:
+                await self.send(Hangup(call_id))
+            except CallNotFound:
+                pass  # already over
+            except KaphilaError as exc:
+                logger.error("call %s: hangup failed: %s", call_id, exc)
+
     async def _place(self, session: CallSession, request: MakeCall) -> str:
         """``/makecall``, never repeated; a lost answer is reconciled, not retried."""
         try:
             async with self.dial_limit:
+                sent_at = self.wall_time()
                 reply = await self.send(request)
         except KaphilaError as exc:
             if not answer_was_lost(exc):
+                # Kaphila said it failed (or nothing left): no search. Only webhooks
+                # already at this call's own token could show otherwise.
+                adopted = placed_despite_error(session)
+                if adopted is not None:
+                    logger.warning(
+                        "call to %s: /makecall answered %s, but the call's own webhooks "
+                        "show it was placed; adopted call %s",
+                        session.number,
+                        type(exc).__name__,
+                        adopted,
+                    )
+                    return adopted
                 logger.warning("call to %s could not be placed: %s", session.number, exc)
                 raise
-            found = await find_placed_call(session, self.transport, self._table.by_id.keys())
+            found = await find_placed_call(
+                session,
+                self.transport,
+                self._table.by_id.keys(),
+                webhook_url=request.webhook_url,
+                window=(sent_at, self.wall_time()),
+            )
             if found is None:
                 logger.error(
                     "call to %s: the /makecall answer was lost (%s) and no placed call was "

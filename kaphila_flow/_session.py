@@ -362,6 +362,15 @@ class CallSession:
             with anyio.move_on_after(until - anyio.current_time()):
                 await wake.wait()
 
+    async def first_word(self, until: float) -> str | None:
+        """Wait, until ``until`` at most, for a webhook at this call's own token; the
+        call id it names (the proof a lost ``/makecall`` placed this call)."""
+        while not self.inbox and anyio.current_time() < until:
+            self._wake = wake = anyio.Event()
+            with anyio.move_on_after(until - anyio.current_time()):
+                await wake.wait()
+        return self.inbox[0].call_id if self.inbox else None
+
     def end_for(self, cancelled: BaseException) -> BaseException | None:
         """What a flow gets instead of a cancellation: ``CallEnded`` once the call is over."""
         return self.ended_error() if self.ended else None
