@@ -12,8 +12,9 @@ webhook token) and by call id once ``/makecall`` answers. The rules, in one plac
   are acknowledged and kept, never lost and never given to another call;
 * duplicates are the session's business (``CallSession.deliver``).
 
-Finished calls and their tokens are remembered up to ``TOMBSTONE_LIMIT``, orphans up to
-``ORPHAN_LIMIT`` calls, dead letters up to ``dead_letter_limit``.
+Finished calls and their tokens are remembered up to ``finished_call_limit`` (10,000 by
+default; ``on_forget`` counts each one forgotten), orphans up to ``ORPHAN_LIMIT`` calls,
+dead letters up to ``dead_letter_limit``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = ["CallTable", "DeadLetter"]
 
 logger = logging.getLogger("kaphila_flow.runtime")
 
+#: Finished calls remembered by default (their tokens, so late webhooks get 2xx).
 TOMBSTONE_LIMIT = 10_000
 ORPHAN_LIMIT = 1_000
 
@@ -54,7 +56,13 @@ class CallTable:
         dead_letter_limit: int,
         wall_time: Callable[[], float],
         on_stray_call: Callable[[str], None] | None = None,
+        finished_call_limit: int = TOMBSTONE_LIMIT,
+        on_forget: Callable[[], None] | None = None,
     ) -> None:
+        self.finished_call_limit = finished_call_limit
+        self._on_forget = on_forget
+        #: Finished calls forgotten to stay under ``finished_call_limit``.
+        self.forgotten = 0
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self._wall_time = wall_time
         self.by_ref: dict[str, CallSession] = {}
@@ -109,11 +117,14 @@ class CallTable:
         ref = session.ref
         self.by_ref.pop(ref, None)
         self._finished_tokens[ref] = session.token
-        if len(self._finished_tokens) > TOMBSTONE_LIMIT:
+        if len(self._finished_tokens) > self.finished_call_limit:
             self._finished_tokens.popitem(last=False)
+            self.forgotten += 1
+            if self._on_forget is not None:
+                self._on_forget()
         if session.call_id is None:
             self._unplaced[ref] = None
-            if len(self._unplaced) > TOMBSTONE_LIMIT:
+            if len(self._unplaced) > self.finished_call_limit:
                 self._unplaced.popitem(last=False)
         else:
             self.by_id.pop(session.call_id, None)
@@ -121,7 +132,7 @@ class CallTable:
 
     def _remember_finished(self, call_id: str) -> None:
         self._finished[call_id] = None
-        if len(self._finished) > TOMBSTONE_LIMIT:
+        if len(self._finished) > self.finished_call_limit:
             self._finished.popitem(last=False)
 
     # -- routing ---------------------------------------------------------------------

@@ -33,12 +33,12 @@ from anyio.abc import TaskGroup
 
 from . import _events as ev
 from ._call import Call, WaitingForKeys
-from ._calls import CallTable, DeadLetter
+from ._calls import TOMBSTONE_LIMIT, CallTable, DeadLetter
 from ._commands import Command, Hangup, MakeCall, Voice
 from ._deadlines import Deadlines
 from ._exceptions import CallEnded, CallNotFound, KaphilaError
 from ._instruments import Instruments
-from ._intake import IntakeReply, receive_webhook
+from ._intake import MAX_BODY_BYTES, IntakeReply, receive_webhook
 from ._interrupt import drive
 from ._logging import call_fields
 from ._metrics import Metrics
@@ -111,6 +111,16 @@ class CallHandle:
         return list(self._session.transcript)
 
     @property
+    def queued(self) -> int:
+        """Events of this call waiting for the flow to take them (at most 256)."""
+        return len(self._session.inbox)
+
+    @property
+    def dropped(self) -> int:
+        """Events and transcript entries this call's memory bounds dropped so far."""
+        return self._session.dropped
+
+    @property
     def waiting_for(self) -> str | None:
         """What the flow awaits right now, in words (``None`` when it is not waiting)."""
         waiting = self._session.waiting_for
@@ -170,6 +180,8 @@ class CallHandle:
             callback(self)
 
 
+#: Seconds the receiver waits for a request's whole body (Kaphila's own timeout is 5 s).
+BODY_TIMEOUT = 10.0
 #: How long a call ended on the other side waits for the provider's call.ended.
 END_NEWS_GRACE = 2.0
 
@@ -230,13 +242,28 @@ class Runtime:
         tracing: bool | TracerProvider = False,
         max_dials_in_flight: int = 20,
         max_requests_in_flight: int = 100,
+        finished_call_limit: int = TOMBSTONE_LIMIT,
+        body_timeout: float = BODY_TIMEOUT,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         for name, limit in (
             ("max_dials_in_flight", max_dials_in_flight),
             ("max_requests_in_flight", max_requests_in_flight),
+            ("finished_call_limit", finished_call_limit),
+            ("max_body_bytes", max_body_bytes),
         ):
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, not {limit!r}")
+        if (
+            isinstance(body_timeout, bool)
+            or not isinstance(body_timeout, int | float)
+            or not body_timeout > 0
+        ):
+            raise ValueError(f"body_timeout must be a positive number of seconds, not {body_timeout!r}")
+        #: Seconds the receiver waits for a request's body before answering 408.
+        self.body_timeout = float(body_timeout)
+        #: Largest webhook body the receiver reads; a larger one gets 413.
+        self.max_body_bytes = max_body_bytes
         self.transport = transport
         #: ``/makecall`` requests in flight at once: more calls started wait their turn here.
         self.dial_limit = anyio.CapacityLimiter(max_dials_in_flight)
@@ -270,6 +297,8 @@ class Runtime:
             dead_letter_limit=dead_letter_limit,
             wall_time=self.wall_time,
             on_stray_call=self._stray_call,
+            finished_call_limit=finished_call_limit,
+            on_forget=self.metrics.forgotten,
         )
         self._deadlines = Deadlines()
         self._owns_transport = owns_transport
@@ -297,6 +326,12 @@ class Runtime:
 
     def __repr__(self) -> str:
         return f"<Runtime live_calls={len(self._table)}>"
+
+    @property
+    def forgotten_calls(self) -> int:
+        """Finished calls forgotten to stay under ``finished_call_limit`` (a late
+        webhook of one of them gets 403 instead of 2xx)."""
+        return self._table.forgotten
 
     @property
     def dead_letters(self) -> deque[DeadLetter]:
@@ -375,7 +410,13 @@ class Runtime:
         from ._receiver import create_receiver
 
         extra: dict[str, Any] = {"app_class": app_class} if app_class else {}
-        return create_receiver(self, path=path or self.webhook_path, **extra)
+        return create_receiver(
+            self,
+            path=path or self.webhook_path,
+            max_body_bytes=self.max_body_bytes,
+            body_timeout=self.body_timeout,
+            **extra,
+        )
 
     @property
     def asgi_app(self) -> Any:
@@ -552,6 +593,7 @@ class Runtime:
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
         session.on_deadline = self._deadlines.schedule
+        session.on_drop = self.metrics.dropped
         session.caller_id = from_number
         request = MakeCall(
             number=target,
@@ -882,6 +924,7 @@ class Runtime:
             ),
             transcript=session.transcript,
             recordings=session.recordings,
+            dropped=session.dropped,
         )
         handle._finish(result)
         self._instruments.call_finished(session.call_id, status, error)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -15,6 +16,9 @@ from . import _events as ev
 from ._exceptions import CallEnded
 from ._gathers import GatherLedger, provider_time
 from ._result import MASK, TranscriptEntry
+
+if TYPE_CHECKING:
+    from ._metrics import DropBound
 
 __all__ = ["CallSession", "Delivery"]
 
@@ -75,6 +79,7 @@ class CallSession:
         "number",
         "observer",
         "on_deadline",
+        "on_drop",
         "on_wait",
         "recordings",
         "sensitive",
@@ -117,7 +122,7 @@ class CallSession:
         #: The loop's time of the last key or gather progress (keeps a gather alive).
         self.last_key_at: float | None = None
         #: Identities of the gather outcomes earlier gathers took (made on first use).
-        self.taken_outcomes: set[bytes] | None = None
+        self.taken_outcomes: dict[bytes, None] | None = None
         #: Which gather an outcome belongs to (made by the first gather).
         self.gathers: GatherLedger | None = None
         self.sensitive = False
@@ -128,6 +133,8 @@ class CallSession:
         #: Called each time the flow starts waiting for an event (a test's phone).
         self.on_wait: Callable[[], None] | None = None
         self.observer: Callable[[CallSession, TranscriptEntry], None] | None = None
+        #: Told of each thing a bound dropped (the runtime's metrics).
+        self.on_drop: Callable[[DropBound], None] | None = None
 
     def __repr__(self) -> str:
         return f"<CallSession {self.call_id or 'placing'} to {self.number}>"
@@ -194,10 +201,12 @@ class CallSession:
         """
         key = outcome.dedupe_key
         if self.taken_outcomes is None:
-            self.taken_outcomes = set()
+            self.taken_outcomes = {}
         if key in self.taken_outcomes:
             return True
-        self.taken_outcomes.add(key)
+        self.taken_outcomes[key] = None
+        if len(self.taken_outcomes) > SEEN_LIMIT:
+            del self.taken_outcomes[next(iter(self.taken_outcomes))]  # the oldest
         return False
 
     def gather_ledger(self) -> GatherLedger:
@@ -268,13 +277,14 @@ class CallSession:
             if len(self.recordings) < RECORDING_LIMIT:
                 self.recordings.append(event)
             else:
-                self.dropped += 1
+                self._dropped("recordings")
         elif isinstance(event, ev.DtmfReceived) and event.digit:
             self.note("keys", MASK if self.sensitive else event.digit)
 
     def _drop_oldest_informational(self) -> None:
-        """Over the bound: the oldest informational event goes, else the oldest of any."""
-        self.dropped += 1
+        """Over the bound: the oldest informational event goes, else the oldest of any
+        (recordings, gather outcomes, answers...), never ``call.ended``."""
+        self._dropped("queue")
         for index, queued in enumerate(self.inbox):
             if isinstance(queued, _INFORMATIONAL):
                 del self.inbox[index]
@@ -283,6 +293,11 @@ class CallSession:
             if not isinstance(queued, ev.CallEnded):
                 del self.inbox[index]
                 return
+
+    def _dropped(self, bound: DropBound) -> None:
+        self.dropped += 1
+        if self.on_drop is not None:
+            self.on_drop(bound)
 
     def mark_ended(self, event: ev.Event | None, *, reason: str | None) -> None:
         """The call is over: wake the flow's awaits with ``CallEnded``."""
@@ -388,6 +403,6 @@ class CallSession:
         elif kind == "ended":
             self.transcript[-1] = entry  # the end always shows
         else:
-            self.dropped += 1
+            self._dropped("transcript")
         if self.observer is not None:
             self.observer(self, entry)
