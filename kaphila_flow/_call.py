@@ -242,8 +242,7 @@ class Call:
                     until = keyed + timeout + grace
                     continue
                 logger.warning(
-                    "call %s: no outcome of gather %d arrived within the timeout and grace "
-                    "period",
+                    "call %s: no outcome of gather %d arrived within the timeout and grace period",
                     self.id,
                     seq,
                 )

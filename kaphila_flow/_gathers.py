@@ -159,9 +159,8 @@ class GatherLedger:
         current = self.current
         if current is None or self._before(current, stamp):
             return self.owed.popleft()
-        if current.started is not None:
-            if stamp is None or stamp[0] > current.started:
-                return None
+        if current.started is not None and (stamp is None or stamp[0] > current.started):
+            return None  # after the current gather's start, or in order after it
         debt = self.owed[0]
         if not debt.could_produce(outcome):
             return None

@@ -120,7 +120,7 @@ async def find_placed_call(
         except KaphilaError as exc:
             logger.warning("could not list calls to reconcile a lost /makecall: %s", exc)
         else:
-            candidates = [
+            candidates: list[str] = [
                 call.call_id
                 for call in listing.calls
                 if (call.status or "").lower() not in _ENDED

@@ -259,7 +259,9 @@ class Runtime:
             or not isinstance(body_timeout, int | float)
             or not body_timeout > 0
         ):
-            raise ValueError(f"body_timeout must be a positive number of seconds, not {body_timeout!r}")
+            raise ValueError(
+                f"body_timeout must be a positive number of seconds, not {body_timeout!r}"
+            )
         #: Seconds the receiver waits for a request's body before answering 408.
         self.body_timeout = float(body_timeout)
         #: Largest webhook body the receiver reads; a larger one gets 413.

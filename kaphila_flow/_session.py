@@ -179,7 +179,8 @@ class CallSession:
         ``call.answered`` is not answered; ``callDuration`` is not used (it may count
         the ringing).
         """
-        answer = first if isinstance(first, ev.CallAnswered) else self.take((ev.CallAnswered,))
+        taken = first if isinstance(first, ev.CallAnswered) else self.take((ev.CallAnswered,))
+        answer = taken if isinstance(taken, ev.CallAnswered) else None
         end = self.end_event if isinstance(self.end_event, ev.CallEnded) else None
         if end is None and isinstance(first, ev.CallEnded):
             end = first
@@ -259,10 +260,13 @@ class CallSession:
     def _observe(self, event: ev.Event) -> None:
         if isinstance(event, ev.GatherProgress | ev.DtmfReceived):
             self.last_key_at = anyio.current_time()
-        if isinstance(event, ev.CallAnswered | ev.CallEnded) and event.amd is not None:
-            # AMD from whichever news brings it; call.answered's own verdict first.
-            if self.amd is None or isinstance(event, ev.CallAnswered):
-                self.amd = event.amd
+        # AMD from whichever news brings it; call.answered's own verdict first.
+        if (
+            isinstance(event, ev.CallAnswered | ev.CallEnded)
+            and event.amd is not None
+            and (self.amd is None or isinstance(event, ev.CallAnswered))
+        ):
+            self.amd = event.amd
         ledger = self.gathers
         if ledger is not None and isinstance(event, _GATHER_EVENTS):
             stamp = provider_time(event.timestamp)
@@ -306,7 +310,9 @@ class CallSession:
             # it (call.timeout, a 404), whichever came first.
             if event is not None and (
                 self.end_event is None
-                or (isinstance(event, ev.CallEnded) and not isinstance(self.end_event, ev.CallEnded))
+                or (
+                    isinstance(event, ev.CallEnded) and not isinstance(self.end_event, ev.CallEnded)
+                )
             ):
                 self.end_event = event
             return

@@ -256,28 +256,29 @@ async def _raw_exchange(url: str, request: bytes) -> bytes:
 
 async def test_a_chunked_body_over_the_limit_is_refused_413_as_it_streams() -> None:
     """No Content-Length to refuse up front: the limit holds while the body streams in."""
-    async with FakeKaphila(virtual_time=False, max_body_bytes=1024) as fake:
-        async with anyio.create_task_group() as tg:
-            url = await _serve(fake, tg)
-            chunk = b"200\r\n" + b" " * 512 + b"\r\n"
-            head = (
-                "POST /webhooks/abc.def HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            )
-            received = await _raw_exchange(url, head.encode() + chunk * 4)
-            assert received.startswith(b"HTTP/1.1 413")
-            tg.cancel_scope.cancel()
+    async with (
+        FakeKaphila(virtual_time=False, max_body_bytes=1024) as fake,
+        anyio.create_task_group() as tg,
+    ):
+        url = await _serve(fake, tg)
+        chunk = b"200\r\n" + b" " * 512 + b"\r\n"
+        head = (
+            "POST /webhooks/abc.def HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        received = await _raw_exchange(url, head.encode() + chunk * 4)
+        assert received.startswith(b"HTTP/1.1 413")
+        tg.cancel_scope.cancel()
 
 
 async def test_malformed_framing_gets_501_from_the_http_layer() -> None:
     """``Transfer-Encoding: gzip, chunked``: hypercorn answers 501; nothing reaches a flow."""
-    async with FakeKaphila(virtual_time=False) as fake:
-        async with anyio.create_task_group() as tg:
-            url = await _serve(fake, tg)
-            head = (
-                "POST /webhooks/abc.def HTTP/1.1\r\nHost: x\r\n"
-                "Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-            )
-            received = await _raw_exchange(url, head.encode() + b"0\r\n\r\n")
-            assert received.startswith(b"HTTP/1.1 501")
-            tg.cancel_scope.cancel()
+    async with FakeKaphila(virtual_time=False) as fake, anyio.create_task_group() as tg:
+        url = await _serve(fake, tg)
+        head = (
+            "POST /webhooks/abc.def HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        )
+        received = await _raw_exchange(url, head.encode() + b"0\r\n\r\n")
+        assert received.startswith(b"HTTP/1.1 501")
+        tg.cancel_scope.cancel()

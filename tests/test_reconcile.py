@@ -173,9 +173,7 @@ async def test_a_lost_call_that_shows_up_after_its_result_is_hung_up() -> None:
             token = handle.webhook_url.rsplit("/", 1)[-1]
             body = b'{"callId": "3.3", "event": "call.answered", "status": "answered"}'
             assert runtime.receive_webhook(token, body).status < 300
-            with anyio.fail_after(5):
-                while not any(isinstance(c, Hangup) for c in transport.sent):
-                    await anyio.sleep(0.01)
+            await anyio.sleep(1)  # virtual time: the hangup is sent meanwhile
     assert [c for c in transport.sent if isinstance(c, Hangup)] == [Hangup("3.3")]
 
 

@@ -1,10 +1,10 @@
 """Fault switches: what a bad day at the provider looks like, on demand.
 
-Webhooks can be delayed (all of them at random, or gather outcomes by a fixed
-time: a late outcome, everything after it on the call waiting behind it), sent twice, swapped with the next one, or lost; API requests
-can be refused before any work (429 or 500) or carried out with their answer lost (the
-client sees a hang, then its read timeout). A seeded random generator makes a run
-repeatable.
+Webhooks can be delayed (all of them at random, or gather outcomes by a fixed time: a
+late outcome, everything after it on the call waiting behind it), sent twice, swapped
+with the next one, or lost; API requests can be refused before any work (429 or 500)
+or carried out with their answer lost (the client sees a hang, then its read timeout).
+A seeded random generator makes a run repeatable.
 """
 
 from __future__ import annotations
