@@ -163,6 +163,18 @@ class CallSession:
             self.mark_ended(
                 event, reason=event.end_reason if isinstance(event, ev.CallEnded) else "no_answer"
             )
+        ledger = self.gathers
+        if (
+            ledger is not None
+            and ledger.owed
+            and ledger.current is None
+            and isinstance(event, _OUTCOMES)
+            and not self.stale_outcome(event)
+        ):
+            # No gather in flight: an outcome now can only be an earlier gather's.
+            owner = ledger.owed.popleft()
+            self._note_late(event, owner.seq, owner.sensitive)
+            return Delivery.DELIVERED
         self.inbox.append(event)
         if len(self.inbox) > INBOX_LIMIT:
             self._drop_oldest_informational()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 GRACE = 2.0
 #: Presses "1" in the first gather and a PIN in the second.
 CALLER = Callee(answer_after=0.0, keys=(KeyStep("1", after=0.5), KeyStep("2468", after=0.5)))
-NUMBERS = [f"1608555{n:04d}" for n in range(12)]
+NUMBERS = [f"1608555{n:04d}" for n in range(50)]
 
 
 async def two_gathers(call: Call) -> tuple[str, str]:
@@ -143,8 +143,9 @@ async def test_a_late_sensitive_outcome_is_masked_in_the_transcript() -> None:
         Faults(seed=11, outcome_delay=20.0, reorder=0.5),
         Faults(seed=12, outcome_delay=20.0, duplicate=0.5),
         Faults(seed=13, outcome_delay=20.0, webhook_delay=3.0),
+        Faults(seed=14, webhook_delay=14.0),  # every webhook up to 14 s late, as under load
     ],
-    ids=["reordered", "duplicated", "jittered"],
+    ids=["reordered", "duplicated", "jittered", "all late"],
 )
 async def test_a_late_storm_with_reordered_or_repeated_delivery(faults: Faults) -> None:
     callees = dict.fromkeys(NUMBERS, CALLER)
@@ -156,3 +157,21 @@ async def test_a_late_storm_with_reordered_or_repeated_delivery(faults: Faults) 
         # Never the first gather's "1": its own outcome, or (the reorder fault holding
         # that outcome back until the call's next event) what its progress reported.
         assert "2468".startswith(pin), result.transcript
+
+
+async def test_a_late_outcome_with_no_gather_after_it_is_still_recorded() -> None:
+    async def one_gather(call: Call) -> str:
+        digits = await call.gather("Press 1.", num_digits=1, timeout=3)
+        await anyio.sleep(60)  # talks on; the late outcome arrives meanwhile
+        await call.say("Goodbye.")
+        return digits
+
+    caller = Callee(answer_after=0.0, keys=(KeyStep("1", after=0.5),))
+    faults = Faults(outcome_delay=20.0)
+    async with FakeKaphila(
+        callees={NUMBERS[0]: caller}, faults=faults, gather_grace=GRACE
+    ) as kaphila:
+        with anyio.fail_after(3_600):
+            result = await kaphila.runtime.dial(NUMBERS[0], one_gather)
+    assert result.value == ""
+    assert late_entries(result) == ["gather.complete of gather 1, no longer awaited: '1'"]
