@@ -22,8 +22,9 @@ the same account may be calling the same number at the same time):
    runtime put that URL in a ``/makecall`` body;
 2. ``GET /calls``: a live call whose listing shows the ``webhookUrl`` this runtime sent
    (and, when the listing has a creation time, one within the request's window);
-3. else the runtime waits up to ``RECONCILE_WAIT`` seconds for the call's first webhook
-   at its token (Kaphila sends ``call.initiated`` when it places a call).
+3. else the runtime waits up to ``Runtime(reconcile_wait=...)`` seconds (5 by default)
+   for the call's first webhook at its token (Kaphila sends ``call.initiated`` when it
+   places a call).
 
 Found: adopted. Not found: ``unknown``, and a webhook that comes later to that token is
 answered by hanging the call up (``Runtime`` does it), so no call is left live with no

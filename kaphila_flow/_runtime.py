@@ -43,7 +43,12 @@ from ._interrupt import drive
 from ._logging import call_fields
 from ._metrics import Metrics
 from ._numbers import check_region, normalize_number
-from ._reconcile import answer_was_lost, find_placed_call, placed_despite_error
+from ._reconcile import (
+    RECONCILE_WAIT,
+    answer_was_lost,
+    find_placed_call,
+    placed_despite_error,
+)
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
 from ._signing import WebhookSigner
@@ -245,6 +250,7 @@ class Runtime:
         finished_call_limit: int = TOMBSTONE_LIMIT,
         body_timeout: float = BODY_TIMEOUT,
         max_body_bytes: int = MAX_BODY_BYTES,
+        reconcile_wait: float = RECONCILE_WAIT,
     ) -> None:
         for name, limit in (
             ("max_dials_in_flight", max_dials_in_flight),
@@ -254,14 +260,15 @@ class Runtime:
         ):
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, not {limit!r}")
-        if (
-            isinstance(body_timeout, bool)
-            or not isinstance(body_timeout, int | float)
-            or not body_timeout > 0
-        ):
+        for name, seconds in (("body_timeout", body_timeout), ("reconcile_wait", reconcile_wait)):
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+                raise ValueError(f"{name} must be a number of seconds, not {seconds!r}")
+        if not body_timeout > 0:
             raise ValueError(
                 f"body_timeout must be a positive number of seconds, not {body_timeout!r}"
             )
+        #: Seconds a lost ``/makecall`` waits for its call's first webhook (reconciliation).
+        self.reconcile_wait = float(reconcile_wait)
         #: Seconds the receiver waits for a request's body before answering 408.
         self.body_timeout = float(body_timeout)
         #: Largest webhook body the receiver reads; a larger one gets 413.
@@ -798,6 +805,7 @@ class Runtime:
                 self._table.by_id.keys(),
                 webhook_url=request.webhook_url,
                 window=(sent_at, self.wall_time()),
+                wait=self.reconcile_wait,
             )
             if found is None:
                 logger.error(
