@@ -13,7 +13,8 @@ the others are counted by ``Runtime.dispatch``.
 Memory per connection is bounded: a body over ``max_body_bytes`` gets 413 (Quart's
 ``MAX_CONTENT_LENGTH``, also while a chunked body streams in), and a body that has not
 fully arrived within ``body_timeout`` seconds gets 408 (Quart's ``BODY_TIMEOUT``),
-counted as ``timed_out``; the connection is then closed, its body never read. Headers
+counted as ``timed_out``; the connection is then closed, its body never read (under
+trio, hypercorn closes it once silent for twice the body timeout: ``serve_app``). Headers
 are bounded by hypercorn (16 KiB), and so is framing it cannot parse:
 ``Transfer-Encoding: gzip, chunked`` gets 501 from the HTTP layer before the app.
 """
@@ -91,7 +92,9 @@ def create_receiver(
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return _refuse(runtime, 413, f"webhook body over {max_body_bytes} bytes")
+            response = _refuse(runtime, 413, f"webhook body over {max_body_bytes} bytes")
+            response.headers["Connection"] = "close"  # the rest of the body is never read
+            return response
         if exc.code == 408:
             runtime.metrics.webhook("timed_out")
             response = _error(408, f"the request body did not arrive within {body_timeout:g} s")

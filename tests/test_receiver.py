@@ -257,7 +257,7 @@ async def _raw_exchange(url: str, request: bytes) -> bytes:
 async def test_a_chunked_body_over_the_limit_is_refused_413_as_it_streams() -> None:
     """No Content-Length to refuse up front: the limit holds while the body streams in."""
     async with (
-        FakeKaphila(virtual_time=False, max_body_bytes=1024) as fake,
+        FakeKaphila(virtual_time=False, max_body_bytes=1024, body_timeout=0.5) as fake,
         anyio.create_task_group() as tg,
     ):
         url = await _serve(fake, tg)
