@@ -175,3 +175,19 @@ async def test_a_late_outcome_with_no_gather_after_it_is_still_recorded() -> Non
             result = await kaphila.runtime.dial(NUMBERS[0], one_gather)
     assert result.value == ""
     assert late_entries(result) == ["gather.complete of gather 1, no longer awaited: '1'"]
+
+
+async def test_a_gather_the_flow_cancelled_still_owes_its_outcome() -> None:
+    async def impatient(call: Call) -> str:
+        with anyio.move_on_after(2):  # the flow stops waiting on its own
+            await call.gather("Press 1.", num_digits=1, timeout=10)
+        return await call.gather("Enter your PIN.", num_digits=4, timeout=40)
+
+    faults = Faults(outcome_delay=20.0)
+    async with FakeKaphila(
+        callees={NUMBERS[0]: CALLER}, faults=faults, gather_grace=GRACE
+    ) as kaphila:
+        with anyio.fail_after(3_600):
+            result = await kaphila.runtime.dial(NUMBERS[0], impatient)
+    assert result.value == "2468"
+    assert late_entries(result) == ["gather.complete of gather 1, no longer awaited: '1'"]
