@@ -256,3 +256,19 @@ async def test_on_the_fake_another_clients_live_call_is_left_alone(fault: str) -
     else:
         assert result.status == "completed"  # its own call, proven by its own webhooks
         assert result.call_id not in (None, other.call_id)
+
+
+async def test_over_http_kaphilas_own_500_is_failed_without_a_search() -> None:
+    """The real client parses the simulator's error envelope: not a lost answer."""
+    from kaphila_flow.testing import Faults, InProcessKaphila
+
+    faults = Faults(api_error=1.0, paths=frozenset({"/makecall"}))
+    async with InProcessKaphila(faults=faults) as kaphila:
+        with anyio.fail_after(600):
+            result = await kaphila.runtime.dial("16089270862", greet)
+        scrape = kaphila.runtime.metrics.exposition().decode()
+    assert result.status == "failed"
+    assert isinstance(result.error, ServerError)
+    assert result.error.enveloped is True
+    assert 'provider_requests_total{endpoint="/makecall",status="500"} 1.0' in scrape
+    assert 'endpoint="/calls"' not in scrape  # no search was made
