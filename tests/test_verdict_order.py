@@ -115,7 +115,7 @@ async def deliver(order: list[dict[str, Any]], spaced: bool) -> CallResult:
 
 @pytest.mark.fuzz
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@settings(deadline=None, max_examples=100)  # more with `make fuzz`
+@settings(deadline=None)  # 100 examples in `make test`, more in `make fuzz`
 @given(story=call_events(), data=st.data(), spaced=st.booleans())
 def test_shuffled_events_give_the_same_verdict(
     backend: str, story: tuple[list[dict[str, Any]], str], data: st.DataObject, spaced: bool
