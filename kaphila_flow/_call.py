@@ -30,7 +30,6 @@ _GATHER_OUTCOMES: tuple[type[ev.Event], ...] = (
     ev.GatherTimeout,
     ev.GatherFailed,
 )
-_GATHER_NOISE: tuple[type[ev.Event], ...] = (*_GATHER_OUTCOMES, ev.GatherProgress, ev.GatherStarted)
 _ESTIMATE = SpeechTiming()
 
 
@@ -178,7 +177,8 @@ class Call:
         _check_keys("valid_digits", valid_digits)
         self._check_live()
         session = self._session
-        session.discard(*_GATHER_NOISE)  # outcomes of an earlier gather are stale now
+        ledger = session.gather_ledger()
+        session.settle_queued_outcomes()  # what is queued belongs to earlier gathers
         session.gather_progress = ""
         # Stays set after this gather: its dtmf.received may still arrive late.
         session.sensitive = sensitive
@@ -194,7 +194,41 @@ class Call:
             play_to=play_to,
         )
         what = WaitingForKeys(text)  # formatted only if someone asks (a parked call is lean)
-        await self._send(command, f"Kaphila to start gathering ({text!r})")
+        ticket = ledger.open(
+            num_digits=num_digits,
+            valid_digits=valid_digits,
+            finish_on_key=finish_on_key,
+            sensitive=sensitive,
+            sent_at=self._runtime.wall_time(),
+        )
+        try:
+            await self._send(command, f"Kaphila to start gathering ({text!r})")
+        except BaseException:
+            ledger.not_sent(ticket)
+            raise
+        outcome: ev.Event | None = None
+        try:
+            outcome = await self._await_outcome(ticket.seq, timeout, text, what)
+        finally:
+            if outcome is None:
+                ledger.gave_up(ticket)  # its outcome may still come: never a later gather's
+            else:
+                ledger.answered(ticket)
+        if outcome is None:
+            digits = session.gather_progress
+        elif isinstance(outcome, ev.GatherFailed):
+            raise GatherFailed(self.id, outcome.reason or "no reason given")
+        else:
+            assert isinstance(outcome, (ev.GatherComplete, ev.GatherTimeout))
+            digits = outcome.digits
+        session.last_digits = digits
+        return digits
+
+    async def _await_outcome(
+        self, seq: int, timeout: float, text: str | None, what: WaitingForKeys
+    ) -> ev.Event | None:
+        """This gather's outcome, or ``None`` once prompt, timeout and grace have passed."""
+        session = self._session
         started = anyio.current_time()
         grace = self._runtime.gather_grace
         prompt = _ESTIMATE.duration(text) if text else 0.0
@@ -207,24 +241,24 @@ class Call:
                 if keyed is not None and keyed > started and keyed + timeout + grace > until:
                     until = keyed + timeout + grace
                     continue
-                break
+                logger.warning(
+                    "call %s: no outcome of gather %d arrived within the timeout and grace period",
+                    self.id,
+                    seq,
+                )
+                return None
             if session.stale_outcome(outcome):
                 session.note("stale", f"{outcome.name} for an earlier gather, ignored")
                 logger.info("call %s: %s for an earlier gather ignored", self.id, outcome.name)
                 continue
-            break
-        if outcome is None:
-            digits = session.gather_progress
-            logger.warning(
-                "call %s: no gather outcome arrived within the timeout and grace period", self.id
-            )
-        elif isinstance(outcome, ev.GatherFailed):
-            raise GatherFailed(self.id, outcome.reason or "no reason given")
-        else:
-            assert isinstance(outcome, (ev.GatherComplete, ev.GatherTimeout))
-            digits = outcome.digits
-        session.last_digits = digits
-        return digits
+            if session.late_outcome(outcome):
+                logger.info(
+                    "call %s: %s for a gather no longer awaited, kept in the transcript",
+                    self.id,
+                    outcome.name,
+                )
+                continue
+            return outcome
 
     # The IVR building blocks live in _prompts.py, where their retry rules read as one.
     menu = _prompts.menu

@@ -12,8 +12,9 @@ webhook token) and by call id once ``/makecall`` answers. The rules, in one plac
   are acknowledged and kept, never lost and never given to another call;
 * duplicates are the session's business (``CallSession.deliver``).
 
-Finished calls and their tokens are remembered up to ``TOMBSTONE_LIMIT``, orphans up to
-``ORPHAN_LIMIT`` calls, dead letters up to ``dead_letter_limit``.
+Finished calls and their tokens are remembered up to ``finished_call_limit`` (10,000 by
+default; ``on_forget`` counts each one forgotten), orphans up to ``ORPHAN_LIMIT`` calls,
+dead letters up to ``dead_letter_limit``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = ["CallTable", "DeadLetter"]
 
 logger = logging.getLogger("kaphila_flow.runtime")
 
+#: Finished calls remembered by default (their tokens, so late webhooks get 2xx).
 TOMBSTONE_LIMIT = 10_000
 ORPHAN_LIMIT = 1_000
 
@@ -48,7 +50,19 @@ class DeadLetter:
 class CallTable:
     """Live calls by token reference and by call id; finished ones as tombstones."""
 
-    def __init__(self, *, dead_letter_limit: int, wall_time: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        dead_letter_limit: int,
+        wall_time: Callable[[], float],
+        on_stray_call: Callable[[str], None] | None = None,
+        finished_call_limit: int = TOMBSTONE_LIMIT,
+        on_forget: Callable[[], None] | None = None,
+    ) -> None:
+        self.finished_call_limit = finished_call_limit
+        self._on_forget = on_forget
+        #: Finished calls forgotten to stay under ``finished_call_limit``.
+        self.forgotten = 0
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self._wall_time = wall_time
         self.by_ref: dict[str, CallSession] = {}
@@ -56,6 +70,10 @@ class CallTable:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._finished_tokens: OrderedDict[str, str] = OrderedDict()
         self._orphans: OrderedDict[str, list[ev.Event]] = OrderedDict()
+        #: Finished calls whose ``/makecall`` failed: a webhook at their token shows a
+        #: call this runtime placed after all, which ``on_stray_call`` hangs up.
+        self._unplaced: OrderedDict[str, None] = OrderedDict()
+        self._on_stray_call = on_stray_call
         #: Calls whose ``/makecall`` has not answered yet.
         self.placing = 0
 
@@ -99,13 +117,23 @@ class CallTable:
         ref = session.ref
         self.by_ref.pop(ref, None)
         self._finished_tokens[ref] = session.token
-        if len(self._finished_tokens) > TOMBSTONE_LIMIT:
+        if len(self._finished_tokens) > self.finished_call_limit:
             self._finished_tokens.popitem(last=False)
-        if session.call_id is not None:
+            self.forgotten += 1
+            if self._on_forget is not None:
+                self._on_forget()
+        if session.call_id is None:
+            self._unplaced[ref] = None
+            if len(self._unplaced) > self.finished_call_limit:
+                self._unplaced.popitem(last=False)
+        else:
             self.by_id.pop(session.call_id, None)
-            self._finished[session.call_id] = None
-            if len(self._finished) > TOMBSTONE_LIMIT:
-                self._finished.popitem(last=False)
+            self._remember_finished(session.call_id)
+
+    def _remember_finished(self, call_id: str) -> None:
+        self._finished[call_id] = None
+        if len(self._finished) > self.finished_call_limit:
+            self._finished.popitem(last=False)
 
     # -- routing ---------------------------------------------------------------------
 
@@ -132,6 +160,7 @@ class CallTable:
             if session is None:
                 if self.finished_token(token):
                     self.dead_letter(event, "the call has finished")
+                    self._stray(token.partition(".")[0], event)
                     return Delivery.FINISHED_CALL
                 return Delivery.REJECTED
             if session.call_id is not None and session.call_id != event.call_id:
@@ -154,6 +183,14 @@ class CallTable:
             return Delivery.UNKNOWN_CALL
         self.dead_letter(event, "unknown call")
         return Delivery.UNKNOWN_CALL
+
+    def _stray(self, ref: str, event: ev.Event) -> None:
+        call_id = event.call_id
+        if ref in self._unplaced and call_id not in self._finished and call_id not in self.by_id:
+            del self._unplaced[ref]
+            self._remember_finished(call_id)
+            if self._on_stray_call is not None and not isinstance(event, ev.CallEnded):
+                self._on_stray_call(call_id)
 
     def dead_letter(self, event: ev.Event, reason: str) -> None:
         logger.info(

@@ -357,6 +357,7 @@ class KaphilaClient:
             endpoint=path,
             details=details,
             retry_after=_retry_after(response.headers.get("Retry-After")),
+            enveloped=data.get("success") is False and "error" in data,
         )
 
     # -- calls -----------------------------------------------------------------------

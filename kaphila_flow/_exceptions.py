@@ -76,10 +76,15 @@ class ApiError(KaphilaError):
         endpoint: str | None = None,
         details: Mapping[str, Any] | None = None,
         retry_after: float | None = None,
+        enveloped: bool = True,
     ) -> None:
         if status_code is not None:
             self.status_code = status_code
         self.message = message
+        #: Whether the answer was Kaphila's own error envelope (``{"success": false,
+        #: "error": ...}``): the provider itself said the request failed. ``False`` for a
+        #: bare error page (a proxy's 502 or 504), which says nothing of what was done.
+        self.enveloped = enveloped
         self.code = code
         self.endpoint = endpoint
         self.details: Mapping[str, Any] = dict(details or {})

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_TYPE",
+    "DropBound",
     "Metrics",
     "SimulatorMetrics",
     "WebhookOutcome",
@@ -40,7 +41,13 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: What became of a webhook: handed to its call, a repeat, for a finished call (late),
 #: for no call this runtime knows, refused (wrong token or signature), or not a webhook
 #: at all (bad JSON, wrong media type, too large).
-WebhookOutcome = Literal["delivered", "duplicate", "late", "unknown_call", "rejected", "invalid"]
+#: ``timed_out``: the body did not arrive within the receiver's body timeout (408).
+WebhookOutcome = Literal[
+    "delivered", "duplicate", "late", "unknown_call", "rejected", "invalid", "timed_out"
+]
+#: Which per-call bound dropped something: the queue of events the flow has not taken
+#: (256), the recording events kept on the call (64), the transcript (2,000).
+DropBound = Literal["queue", "recordings", "transcript"]
 
 #: From a webhook's arrival to the next command of its call: milliseconds to seconds.
 STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -141,6 +148,21 @@ class Metrics:
             registry=r,
             buckets=WAIT_BUCKETS,
         )
+        self.events_dropped = Counter(
+            "events_dropped",
+            "Events and transcript entries a live call's bounds dropped, by bound.",
+            ["bound"],
+            namespace=ns,
+            registry=r,
+        )
+        self.finished_calls_forgotten = Counter(
+            "finished_calls_forgotten",
+            "Finished calls whose webhook token was forgotten to stay under the limit "
+            "(a late webhook of theirs then gets 403).",
+            namespace=ns,
+            registry=r,
+        )
+        self._by_bound = {b: self.events_dropped.labels(bound=b) for b in get_args(DropBound)}
         # Every webhook passes here: its series are looked up once, not per webhook.
         self._by_outcome = {
             outcome: self.webhooks.labels(outcome=outcome) for outcome in get_args(WebhookOutcome)
@@ -172,6 +194,14 @@ class Metrics:
             self._arrivals[call_id] = now
             if len(self._arrivals) > ARRIVAL_LIMIT:
                 del self._arrivals[next(iter(self._arrivals))]
+
+    def dropped(self, bound: DropBound) -> None:
+        """A live call's ``bound`` dropped one event or transcript entry."""
+        self._by_bound[bound].inc()
+
+    def forgotten(self) -> None:
+        """A finished call's token was forgotten (the finished-call limit)."""
+        self.finished_calls_forgotten.inc()
 
     def command(self, call_id: str | None) -> None:
         """A command leaves for ``call_id``: the end of a step if a webhook started one."""

@@ -9,6 +9,14 @@ the HTTP framing is ``_intake.receive_webhook``, the path the in-memory fake tak
 Beside the webhooks: ``GET /healthz`` and ``GET /metrics`` (the runtime's Prometheus
 metrics). Every refused webhook is counted (``rejected`` or ``invalid``) by the intake;
 the others are counted by ``Runtime.dispatch``.
+
+Memory per connection is bounded: a body over ``max_body_bytes`` gets 413 (Quart's
+``MAX_CONTENT_LENGTH``, also while a chunked body streams in), and a body that has not
+fully arrived within ``body_timeout`` seconds gets 408 (Quart's ``BODY_TIMEOUT``),
+counted as ``timed_out``; the connection is then closed, its body never read (under
+trio, hypercorn closes it once silent for twice the body timeout: ``serve_app``). Headers
+are bounded by hypercorn (16 KiB), and so is framing it cannot parse:
+``Transfer-Encoding: gzip, chunked`` gets 501 from the HTTP layer before the app.
 """
 
 from __future__ import annotations
@@ -53,10 +61,12 @@ def create_receiver(
     path: str = "/webhooks",
     app_class: type[Quart] = Quart,
     max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout: float = 10.0,
 ) -> Quart:
     """The runtime's receiver as a Quart (ASGI) app; mount it or serve it."""
     app = app_class("kaphila_flow.receiver")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.config["BODY_TIMEOUT"] = body_timeout
     prefix = "/" + path.strip("/")
 
     @app.post(f"{prefix}/<token>")
@@ -82,7 +92,14 @@ def create_receiver(
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return _refuse(runtime, 413, f"webhook body over {max_body_bytes} bytes")
+            response = _refuse(runtime, 413, f"webhook body over {max_body_bytes} bytes")
+            response.headers["Connection"] = "close"  # the rest of the body is never read
+            return response
+        if exc.code == 408:
+            runtime.metrics.webhook("timed_out")
+            response = _error(408, f"the request body did not arrive within {body_timeout:g} s")
+            response.headers["Connection"] = "close"
+            return response
         return _error(exc.code or 400, exc.description or exc.name)
 
     @app.errorhandler(Exception)

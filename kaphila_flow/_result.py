@@ -59,6 +59,9 @@ class CallResult:
     end_reason: str | None = None
     transcript: tuple[TranscriptEntry, ...] = field(default=(), repr=False)
     recordings: tuple[Event, ...] = field(default=(), repr=False)
+    #: Events and transcript entries the call's memory bounds dropped (see
+    #: docs/security-reliability.md); 0 on any ordinary call.
+    dropped: int = 0
 
     @property
     def answered_by(self) -> str | None:
@@ -101,6 +104,7 @@ def build_result(
     end_reason: str | None,
     transcript: list[TranscriptEntry],
     recordings: list[Event],
+    dropped: int = 0,
 ) -> CallResult:
     return CallResult(
         call_id=call_id,
@@ -116,4 +120,5 @@ def build_result(
         end_reason=end_reason,
         transcript=tuple(transcript),
         recordings=tuple(recordings),
+        dropped=dropped,
     )

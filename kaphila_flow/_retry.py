@@ -11,6 +11,11 @@
 |                                  | ``/forwardcall`` (a repeat could ring someone |
 |                                  | twice or speak twice)                         |
 | any other 4xx                    | never                                         |
+
+The client retries nothing more. What a failed ``/makecall`` means for the call (not
+placed, or a lost answer to reconcile) is read in ``_reconcile.py``: Kaphila's own
+error envelope, whatever its status, says the request failed (``ApiError.enveloped``);
+a 5xx without it (a proxy's page), a timeout or a broken connection is a lost answer.
 """
 
 from __future__ import annotations

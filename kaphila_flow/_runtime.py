@@ -33,17 +33,22 @@ from anyio.abc import TaskGroup
 
 from . import _events as ev
 from ._call import Call, WaitingForKeys
-from ._calls import CallTable, DeadLetter
+from ._calls import TOMBSTONE_LIMIT, CallTable, DeadLetter
 from ._commands import Command, Hangup, MakeCall
 from ._deadlines import Deadlines
-from ._exceptions import ApiError, CallEnded, CallNotFound, KaphilaError
+from ._exceptions import CallEnded, CallNotFound, KaphilaError
 from ._instruments import Instruments
-from ._intake import IntakeReply, receive_webhook
+from ._intake import MAX_BODY_BYTES, IntakeReply, receive_webhook
 from ._interrupt import drive
 from ._logging import call_fields
 from ._metrics import Metrics
 from ._numbers import check_region, normalize_number
-from ._reconcile import answer_was_lost, find_placed_call
+from ._reconcile import (
+    RECONCILE_WAIT,
+    answer_was_lost,
+    find_placed_call,
+    placed_despite_error,
+)
 from ._recovery import PlacementWindow, recover
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
 from ._session import CallSession, Delivery
@@ -112,6 +117,16 @@ class CallHandle:
         return list(self._session.transcript)
 
     @property
+    def queued(self) -> int:
+        """Events of this call waiting for the flow to take them (at most 256)."""
+        return len(self._session.inbox)
+
+    @property
+    def dropped(self) -> int:
+        """Events and transcript entries this call's memory bounds dropped so far."""
+        return self._session.dropped
+
+    @property
     def waiting_for(self) -> str | None:
         """What the flow awaits right now, in words (``None`` when it is not waiting)."""
         waiting = self._session.waiting_for
@@ -171,6 +186,8 @@ class CallHandle:
             callback(self)
 
 
+#: Seconds the receiver waits for a request's whole body (Kaphila's own timeout is 5 s).
+BODY_TIMEOUT = 10.0
 #: How long a call ended on the other side waits for the provider's call.ended.
 END_NEWS_GRACE = 2.0
 
@@ -232,13 +249,32 @@ class Runtime:
         max_dials_in_flight: int = 20,
         max_requests_in_flight: int = 100,
         placement_window: PlacementWindow | None = None,
+        finished_call_limit: int = TOMBSTONE_LIMIT,
+        body_timeout: float = BODY_TIMEOUT,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        reconcile_wait: float = RECONCILE_WAIT,
     ) -> None:
         for name, limit in (
             ("max_dials_in_flight", max_dials_in_flight),
             ("max_requests_in_flight", max_requests_in_flight),
+            ("finished_call_limit", finished_call_limit),
+            ("max_body_bytes", max_body_bytes),
         ):
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, not {limit!r}")
+        for name, seconds in (("body_timeout", body_timeout), ("reconcile_wait", reconcile_wait)):
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+                raise ValueError(f"{name} must be a number of seconds, not {seconds!r}")
+        if not body_timeout > 0:
+            raise ValueError(
+                f"body_timeout must be a positive number of seconds, not {body_timeout!r}"
+            )
+        #: Seconds a lost ``/makecall`` waits for its call's first webhook (reconciliation).
+        self.reconcile_wait = float(reconcile_wait)
+        #: Seconds the receiver waits for a request's body before answering 408.
+        self.body_timeout = float(body_timeout)
+        #: Largest webhook body the receiver reads; a larger one gets 413.
+        self.max_body_bytes = max_body_bytes
         self.transport = transport
         #: ``/makecall`` requests in flight at once: more calls started wait their turn here.
         self.dial_limit = anyio.CapacityLimiter(max_dials_in_flight)
@@ -268,7 +304,13 @@ class Runtime:
         self.gather_grace = gather_grace
         self.ring_grace = ring_grace
         self.hangup_timeout = hangup_timeout
-        self._table = CallTable(dead_letter_limit=dead_letter_limit, wall_time=self.wall_time)
+        self._table = CallTable(
+            dead_letter_limit=dead_letter_limit,
+            wall_time=self.wall_time,
+            on_stray_call=self._stray_call,
+            finished_call_limit=finished_call_limit,
+            on_forget=self.metrics.forgotten,
+        )
         self._deadlines = Deadlines()
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
@@ -298,6 +340,12 @@ class Runtime:
 
     def __repr__(self) -> str:
         return f"<Runtime live_calls={len(self._table)}>"
+
+    @property
+    def forgotten_calls(self) -> int:
+        """Finished calls forgotten to stay under ``finished_call_limit`` (a late
+        webhook of one of them gets 403 instead of 2xx)."""
+        return self._table.forgotten
 
     @property
     def dead_letters(self) -> deque[DeadLetter]:
@@ -376,7 +424,13 @@ class Runtime:
         from ._receiver import create_receiver
 
         extra: dict[str, Any] = {"app_class": app_class} if app_class else {}
-        return create_receiver(self, path=path or self.webhook_path, **extra)
+        return create_receiver(
+            self,
+            path=path or self.webhook_path,
+            max_body_bytes=self.max_body_bytes,
+            body_timeout=self.body_timeout,
+            **extra,
+        )
 
     @property
     def asgi_app(self) -> Any:
@@ -510,6 +564,7 @@ class Runtime:
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
         session.on_deadline = self._deadlines.schedule
+        session.on_drop = self.metrics.dropped
         session.caller_id = from_number
         request = MakeCall(
             number=target,
@@ -604,9 +659,9 @@ class Runtime:
                 call_id = await self._place(session, request)
             except KaphilaError as exc:
                 error = exc
-                # Silence (a timeout, a broken connection) leaves the call's fate open;
-                # a provider that answered 5xx said it failed, even if it cannot be sure.
-                if answer_was_lost(exc) and not isinstance(exc, ApiError):
+                # Silence (a timeout, a broken connection, a proxy's bare 5xx) leaves
+                # the call's fate open; Kaphila's own error answer says it failed.
+                if answer_was_lost(exc):
                     status = "unknown"
                     session.note("ended", "placement unknown: the /makecall answer was lost")
                 return
@@ -625,7 +680,8 @@ class Runtime:
                 end_raises=False,
                 waiting_for="the callee to answer",
             )
-            if not isinstance(answer, ev.CallAnswered):
+            answered, amd = session.answer_news(answer)
+            if not answered:
                 if session.shut_down:
                     error = session.ended_error()
                     return
@@ -646,8 +702,8 @@ class Runtime:
                 session.note("ended", "no answer")
                 return
             session.answered_at = self.wall_time()
-            session.amd = answer.amd
-            session.note("answered", f"AMD {answer.amd.status}" if answer.amd else "")
+            session.amd = amd = amd or session.amd
+            session.note("answered", f"AMD {amd.status}" if amd else "")
             chosen = self._choose_flow(session, flow, on_machine)
             status, value, error = await self._run_flow(session, chosen, data)
         except BaseException as exc:  # cancelled by shutdown: record, then re-raise
@@ -664,25 +720,65 @@ class Runtime:
                     # call.ended came before the flow's last answer or after it.
                     status = "hung-up"
                 if placed and session.ended and not session.ended_by_flow:
-                    # Ended on the other side and learnt from a 404: the result carries
-                    # what the provider reports, whichever news came first.
+                    # Ended on the other side and learnt from a 404 or a call.timeout:
+                    # the result carries what call.ended reports, whichever came first.
                     await session.end_news(anyio.current_time() + END_NEWS_GRACE)
                 self._finish(session, handle, status, value, error, keep_intent=unsettled)
+
+    def _stray_call(self, call_id: str) -> None:
+        """A call whose ``/makecall`` failed came to light at its token: hang it up."""
+        if self._task_group is not None:
+            self._task_group.start_soon(self._hang_up_stray, call_id)
+
+    async def _hang_up_stray(self, call_id: str) -> None:
+        logger.warning(
+            "call %s: placed by a /makecall whose answer was lost, found after its result; "
+            "hanging it up",
+            call_id,
+            extra=call_fields(call_id),
+        )
+        with anyio.move_on_after(self.hangup_timeout):
+            try:
+                await self.send(Hangup(call_id))
+            except CallNotFound:
+                pass  # already over
+            except KaphilaError as exc:
+                logger.error("call %s: hangup failed: %s", call_id, exc)
 
     async def _place(self, session: CallSession, request: MakeCall) -> str:
         """``/makecall``, never repeated; a lost answer is reconciled, not retried."""
         try:
             async with self.dial_limit:
+                sent_at = self.wall_time()
                 if isinstance(self.store, IntentStore):
                     # On disk before the request leaves: a crash from here on leaves a
                     # row the next start looks for in GET /calls.
-                    self.store.add_intent(CallIntent(session.ref, session.number, self.wall_time()))
+                    self.store.add_intent(CallIntent(session.ref, session.number, sent_at))
                 reply = await self.send(request)
         except KaphilaError as exc:
             if not answer_was_lost(exc):
+                # Kaphila said it failed (or nothing left): no search. Only webhooks
+                # already at this call's own token could show otherwise.
+                adopted = placed_despite_error(session)
+                if adopted is not None:
+                    logger.warning(
+                        "call to %s: /makecall answered %s, but the call's own webhooks "
+                        "show it was placed; adopted call %s",
+                        session.number,
+                        type(exc).__name__,
+                        adopted,
+                    )
+                    return adopted
                 logger.warning("call to %s could not be placed: %s", session.number, exc)
                 raise
-            found = await find_placed_call(session, self.transport, self._table.by_id.keys())
+            found = await find_placed_call(
+                session,
+                self.transport,
+                self._table.by_id.keys(),
+                webhook_url=request.webhook_url,
+                window=(sent_at, self.wall_time()),
+                wait=self.reconcile_wait,
+            )
             if found is None:
                 logger.error(
                     "call to %s: the /makecall answer was lost (%s) and no placed call was "
@@ -818,6 +914,7 @@ class Runtime:
             ),
             transcript=session.transcript,
             recordings=session.recordings,
+            dropped=session.dropped,
         )
         handle._finish(result)
         self._instruments.call_finished(session.call_id, status, error)

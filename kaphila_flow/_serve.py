@@ -67,9 +67,16 @@ async def serve_app(
     sock: socket.socket,
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    read_timeout: float | None = None,
 ) -> None:
-    """Serve ``app`` on ``sock`` until cancelled (hypercorn's trio or asyncio worker)."""
+    """Serve ``app`` on ``sock`` until cancelled (hypercorn's trio or asyncio worker).
+
+    ``read_timeout``: a connection that sends nothing for that many seconds (in the
+    middle of its headers or body) is closed. Idle keep-alive connections close after
+    hypercorn's 5 s; headers over 16 KiB are refused.
+    """
     config = Config()
+    config.read_timeout = read_timeout  # type: ignore[assignment]
     config.bind = [f"fd://{os.dup(sock.fileno())}"]  # hypercorn owns the duplicate
     config.accesslog = None  # access logs would carry each call's webhook token
     # On shutdown, open keep-alive connections get this long to finish; live calls
@@ -123,7 +130,10 @@ async def serve_receiver(
     app = runtime.receiver(path=path, app_class=app_class)
     try:
         async with anyio.create_task_group() as tg:
-            await tg.start(serve_app, app, sock)
+            # A silent connection goes after twice the body timeout: a body that trickles
+            # in is cut off sooner by the receiver's own 408.
+            silent = 2 * runtime.body_timeout
+            await tg.start(partial(serve_app, app, sock, read_timeout=silent))
             if configured is not None:
                 tg.start_soon(check_webhook_url, runtime, configured)
             task_status.started(url)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
 from . import _events as ev
 from ._exceptions import CallEnded
+from ._gathers import GatherLedger, provider_time
 from ._result import MASK, TranscriptEntry
+
+if TYPE_CHECKING:
+    from ._metrics import DropBound
 
 __all__ = ["CallSession", "Delivery"]
 
@@ -24,6 +29,9 @@ TRANSCRIPT_LIMIT = 2_000
 RECORDING_LIMIT = 64
 #: Delivered events remembered per call to drop duplicates.
 SEEN_LIMIT = 512
+
+_OUTCOMES: tuple[type[ev.Event], ...] = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
+_GATHER_EVENTS = (*_OUTCOMES, ev.GatherStarted, ev.GatherProgress, ev.DtmfReceived)
 
 _INFORMATIONAL = (
     ev.DtmfReceived,
@@ -63,6 +71,7 @@ class CallSession:
         "flow_scope",
         "forwarded_to",
         "gather_progress",
+        "gathers",
         "heard_from",
         "inbox",
         "last_digits",
@@ -70,6 +79,7 @@ class CallSession:
         "number",
         "observer",
         "on_deadline",
+        "on_drop",
         "on_wait",
         "recordings",
         "sensitive",
@@ -112,7 +122,9 @@ class CallSession:
         #: The loop's time of the last key or gather progress (keeps a gather alive).
         self.last_key_at: float | None = None
         #: Identities of the gather outcomes earlier gathers took (made on first use).
-        self.taken_outcomes: set[bytes] | None = None
+        self.taken_outcomes: dict[bytes, None] | None = None
+        #: Which gather an outcome belongs to (made by the first gather).
+        self.gathers: GatherLedger | None = None
         self.sensitive = False
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
         self.recordings: list[ev.Event] = []
@@ -121,6 +133,8 @@ class CallSession:
         #: Called each time the flow starts waiting for an event (a test's phone).
         self.on_wait: Callable[[], None] | None = None
         self.observer: Callable[[CallSession, TranscriptEntry], None] | None = None
+        #: Told of each thing a bound dropped (the runtime's metrics).
+        self.on_drop: Callable[[DropBound], None] | None = None
 
     def __repr__(self) -> str:
         return f"<CallSession {self.call_id or 'placing'} to {self.number}>"
@@ -149,11 +163,48 @@ class CallSession:
             self.mark_ended(
                 event, reason=event.end_reason if isinstance(event, ev.CallEnded) else "no_answer"
             )
+        ledger = self.gathers
+        if (
+            ledger is not None
+            and ledger.owed
+            and ledger.current is None
+            and isinstance(event, _OUTCOMES)
+            and not self.stale_outcome(event)
+        ):
+            # No gather in flight: an outcome now can only be an earlier gather's.
+            owner = ledger.owed.popleft()
+            self._note_late(event, owner.seq, owner.sensitive)
+            return Delivery.DELIVERED
         self.inbox.append(event)
         if len(self.inbox) > INBOX_LIMIT:
             self._drop_oldest_informational()
         self.notify()
         return Delivery.DELIVERED
+
+    def answer_news(self, first: ev.Event | None) -> tuple[bool, ev.Amd | None]:
+        """Whether the call was answered, and its AMD, from everything known so far.
+
+        ``first`` is the first news of the call's fate the runtime took. Not the order
+        of arrival decides, but what the events say: a ``call.answered`` (queued or
+        taken), or ``call.ended`` with ``wasAnswered: true``; without ``wasAnswered``, an
+        AMD verdict of HUMAN or MACHINE. ``wasAnswered: false`` with no
+        ``call.answered`` is not answered; ``callDuration`` is not used (it may count
+        the ringing).
+        """
+        taken = first if isinstance(first, ev.CallAnswered) else self.take((ev.CallAnswered,))
+        answer = taken if isinstance(taken, ev.CallAnswered) else None
+        end = self.end_event if isinstance(self.end_event, ev.CallEnded) else None
+        if end is None and isinstance(first, ev.CallEnded):
+            end = first
+        amd = (answer.amd if answer is not None else None) or (end.amd if end else None)
+        if answer is not None:
+            return True, amd
+        if end is None:
+            return False, None
+        if end.was_answered is not None:
+            return end.was_answered, amd
+        verdict = (amd.status if amd else "").upper()
+        return verdict in (ev.Amd.HUMAN, ev.Amd.MACHINE), amd
 
     def stale_outcome(self, outcome: ev.Event) -> bool:
         """Whether a gather outcome is a copy of one an earlier gather already took.
@@ -163,28 +214,93 @@ class CallSession:
         """
         key = outcome.dedupe_key
         if self.taken_outcomes is None:
-            self.taken_outcomes = set()
+            self.taken_outcomes = {}
         if key in self.taken_outcomes:
             return True
-        self.taken_outcomes.add(key)
+        self.taken_outcomes[key] = None
+        if len(self.taken_outcomes) > SEEN_LIMIT:
+            del self.taken_outcomes[next(iter(self.taken_outcomes))]  # the oldest
         return False
+
+    def gather_ledger(self) -> GatherLedger:
+        if self.gathers is None:
+            self.gathers = GatherLedger()
+        return self.gathers
+
+    def late_outcome(self, outcome: ev.Event) -> bool:
+        """Whether ``outcome`` pays an earlier gather's debt (then it is noted as late)."""
+        ledger = self.gathers
+        if ledger is None or not ledger.owed:
+            return False
+        owner = ledger.claim(outcome, provider_time(outcome.timestamp))
+        if owner is None:
+            return False
+        self._note_late(outcome, owner.seq, owner.sensitive)
+        return True
+
+    def settle_queued_outcomes(self) -> None:
+        """Before a new gather: what is queued of gathers belongs to earlier ones.
+
+        A queued outcome pays the oldest gather that still owes one (noted as late), or
+        is noted as stale; queued progress and starts are dropped.
+        """
+        if not self.inbox:
+            return
+        ledger = self.gathers
+        kept: list[ev.Event] = []
+        for event in self.inbox:
+            if isinstance(event, _OUTCOMES):
+                if self.stale_outcome(event):
+                    self.note("stale", f"{event.name} for an earlier gather, ignored")
+                elif ledger is not None and ledger.owed:
+                    owner = ledger.owed.popleft()
+                    self._note_late(event, owner.seq, owner.sensitive)
+                else:
+                    self.note("stale", f"{event.name} for an earlier gather, ignored")
+            elif not isinstance(event, ev.GatherProgress | ev.GatherStarted):
+                kept.append(event)
+        self.inbox[:] = kept
+
+    def _note_late(self, outcome: ev.Event, seq: int, sensitive: bool) -> None:
+        if isinstance(outcome, ev.GatherFailed):
+            what = outcome.reason or "no reason given"
+        else:
+            digits = getattr(outcome, "digits", "")
+            what = MASK if sensitive and digits else repr(digits)
+        self.note("late", f"{outcome.name} of gather {seq}, no longer awaited: {what}")
 
     def _observe(self, event: ev.Event) -> None:
         if isinstance(event, ev.GatherProgress | ev.DtmfReceived):
             self.last_key_at = anyio.current_time()
+        # AMD from whichever news brings it; call.answered's own verdict first.
+        if (
+            isinstance(event, ev.CallAnswered | ev.CallEnded)
+            and event.amd is not None
+            and (self.amd is None or isinstance(event, ev.CallAnswered))
+        ):
+            self.amd = event.amd
+        ledger = self.gathers
+        if ledger is not None and isinstance(event, _GATHER_EVENTS):
+            stamp = provider_time(event.timestamp)
+            ledger.observe(stamp, self.wall_time())
+            if isinstance(event, ev.GatherStarted):
+                ledger.started(stamp)
+            elif isinstance(event, ev.GatherProgress) and not ledger.progress_is_current(stamp):
+                return  # an earlier gather's keys: not the current one's fallback
         if isinstance(event, ev.GatherProgress):
             self.gather_progress = event.digits
         elif isinstance(event, (ev.RecordingStarted, ev.RecordingStopped, ev.RecordingCompleted)):
             if len(self.recordings) < RECORDING_LIMIT:
                 self.recordings.append(event)
             else:
-                self.dropped += 1
+                self._dropped("recordings")
         elif isinstance(event, ev.DtmfReceived) and event.digit:
             self.note("keys", MASK if self.sensitive else event.digit)
 
     def _drop_oldest_informational(self) -> None:
-        """Over the bound: the oldest informational event goes, else the oldest of any."""
-        self.dropped += 1
+        """Over the bound: the oldest informational event goes, else the oldest of any
+        (recordings, gather outcomes, answers...), never ``call.ended``."""
+        self._dropped("queue")
         for index, queued in enumerate(self.inbox):
             if isinstance(queued, _INFORMATIONAL):
                 del self.inbox[index]
@@ -194,10 +310,22 @@ class CallSession:
                 del self.inbox[index]
                 return
 
+    def _dropped(self, bound: DropBound) -> None:
+        self.dropped += 1
+        if self.on_drop is not None:
+            self.on_drop(bound)
+
     def mark_ended(self, event: ev.Event | None, *, reason: str | None) -> None:
         """The call is over: wake the flow's awaits with ``CallEnded``."""
         if self.ended:
-            if event is not None and self.end_event is None:
+            # The provider's own word of the end (call.ended) wins over other news of
+            # it (call.timeout, a 404), whichever came first.
+            if event is not None and (
+                self.end_event is None
+                or (
+                    isinstance(event, ev.CallEnded) and not isinstance(self.end_event, ev.CallEnded)
+                )
+            ):
                 self.end_event = event
             return
         self.ended = True
@@ -216,11 +344,6 @@ class CallSession:
         wake, self._wake = self._wake, None
         if wake is not None:
             wake.set()
-
-    def discard(self, *kinds: type[ev.Event]) -> None:
-        """Drop queued events of these kinds (stale outcomes of an earlier gather)."""
-        if self.inbox:
-            self.inbox[:] = [e for e in self.inbox if not isinstance(e, kinds)]
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -265,11 +388,21 @@ class CallSession:
 
     async def end_news(self, until: float) -> None:
         """Wait, until ``until`` at most, for the provider's own word of the end
-        (``call.ended``) after the runtime learnt of it another way (a 404)."""
-        while self.end_event is None and anyio.current_time() < until:
+        (``call.ended``) after the runtime learnt of it another way (a 404, a
+        ``call.timeout``)."""
+        while not isinstance(self.end_event, ev.CallEnded) and anyio.current_time() < until:
             self._wake = wake = anyio.Event()
             with anyio.move_on_after(until - anyio.current_time()):
                 await wake.wait()
+
+    async def first_word(self, until: float) -> str | None:
+        """Wait, until ``until`` at most, for a webhook at this call's own token; the
+        call id it names (the proof a lost ``/makecall`` placed this call)."""
+        while not self.inbox and anyio.current_time() < until:
+            self._wake = wake = anyio.Event()
+            with anyio.move_on_after(until - anyio.current_time()):
+                await wake.wait()
+        return self.inbox[0].call_id if self.inbox else None
 
     def end_for(self, cancelled: BaseException) -> BaseException | None:
         """What a flow gets instead of a cancellation: ``CallEnded`` once the call is over."""
@@ -288,6 +421,6 @@ class CallSession:
         elif kind == "ended":
             self.transcript[-1] = entry  # the end always shows
         else:
-            self.dropped += 1
+            self._dropped("transcript")
         if self.observer is not None:
             self.observer(self, entry)

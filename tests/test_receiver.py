@@ -207,3 +207,78 @@ async def test_receiver_is_a_mountable_asgi_app() -> None:
 async def test_event_values_round_trip_through_the_wire() -> None:
     done = events.GatherComplete(call_id="1.2", digits="12", timestamp="t")
     assert events.parse_event(json.loads(json.dumps(done.to_payload()))) == done
+
+
+async def _metric(client: httpx.AsyncClient, url: str, line_start: str) -> float:
+    text = (await client.get(url.replace("/webhooks", "/metrics"))).text
+    for line in text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_body_held_open_is_cut_off_with_408_and_counted() -> None:
+    """A client holding a finished call's token sends half a body and waits: the
+    receiver answers 408 once the body timeout passes and closes the connection."""
+    timed_out = 'kaphila_flow_webhooks_total{outcome="timed_out"}'
+    async with (
+        FakeKaphila(virtual_time=False, body_timeout=0.5) as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        before = await _metric(client, url, timed_out)
+        head = (
+            "POST /webhooks/abc.def HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        )
+        received = await _raw_exchange(url, head.encode() + b'{"callId": "1.1", "ev')
+        assert received.startswith(b"HTTP/1.1 408")
+        assert await _metric(client, url, timed_out) == before + 1
+        tg.cancel_scope.cancel()
+
+
+async def _raw_exchange(url: str, request: bytes) -> bytes:
+    """Send ``request`` on a fresh connection; everything the server sends until it closes."""
+    host, port = url.split("//")[1].split("/")[0].rsplit(":", 1)
+    stream = await anyio.connect_tcp(host, int(port))
+    await stream.send(request)
+    received = b""
+    with anyio.fail_after(60):  # a safety net only: the server closes it much sooner
+        try:
+            while chunk := await stream.receive():
+                received += chunk
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            pass  # closed by the server
+    await stream.aclose()
+    return received
+
+
+async def test_a_chunked_body_over_the_limit_is_refused_413_as_it_streams() -> None:
+    """No Content-Length to refuse up front: the limit holds while the body streams in."""
+    async with (
+        FakeKaphila(virtual_time=False, max_body_bytes=1024, body_timeout=0.5) as fake,
+        anyio.create_task_group() as tg,
+    ):
+        url = await _serve(fake, tg)
+        chunk = b"200\r\n" + b" " * 512 + b"\r\n"
+        head = (
+            "POST /webhooks/abc.def HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        received = await _raw_exchange(url, head.encode() + chunk * 4)
+        assert received.startswith(b"HTTP/1.1 413")
+        tg.cancel_scope.cancel()
+
+
+async def test_malformed_framing_gets_501_from_the_http_layer() -> None:
+    """``Transfer-Encoding: gzip, chunked``: hypercorn answers 501; nothing reaches a flow."""
+    async with FakeKaphila(virtual_time=False) as fake, anyio.create_task_group() as tg:
+        url = await _serve(fake, tg)
+        head = (
+            "POST /webhooks/abc.def HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        )
+        received = await _raw_exchange(url, head.encode() + b"0\r\n\r\n")
+        assert received.startswith(b"HTTP/1.1 501")
+        tg.cancel_scope.cancel()

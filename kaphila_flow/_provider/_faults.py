@@ -1,9 +1,10 @@
 """Fault switches: what a bad day at the provider looks like, on demand.
 
-Webhooks can be delayed, sent twice, swapped with the next one, or lost; API requests
-can be refused before any work (429 or 500) or carried out with their answer lost (the
-client sees a hang, then its read timeout). A seeded random generator makes a run
-repeatable.
+Webhooks can be delayed (all of them at random, or gather outcomes by a fixed time: a
+late outcome, everything after it on the call waiting behind it), sent twice, swapped
+with the next one, or lost; API requests can be refused before any work (429 or 500)
+or carried out with their answer lost (the client sees a hang, then its read timeout).
+A seeded random generator makes a run repeatable.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Faults:
 
     seed: int = 0
     webhook_delay: float = 0.0  # up to this many real seconds before each webhook
+    outcome_delay: float = 0.0  # gather outcomes leave this much later (the call's order kept)
     duplicate: float = 0.0  # chance a webhook is delivered twice
     drop: float = 0.0  # chance a webhook is never delivered
     reorder: float = 0.0  # chance a webhook changes places with its call's next one
@@ -36,6 +38,8 @@ class Faults:
         for name in ("duplicate", "drop", "reorder", "api_error", "lost_answer"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a chance between 0 and 1")
+        if self.webhook_delay < 0 or self.outcome_delay < 0:
+            raise ValueError("webhook_delay and outcome_delay must be seconds, not negative")
         if self.api_error_status not in (429, 500):
             raise ValueError("api_error_status must be 429 or 500")
         self.rng = random.Random(self.seed)

@@ -47,6 +47,7 @@ __all__ = ["DEFAULT_KEY", "PendingPlayback", "Provider", "ProviderCall", "Webhoo
 R = TypeVar("R")
 
 DEFAULT_KEY = "ak_simulator"
+_OUTCOMES = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
 #: Ended calls kept for ``GET /calls`` and late requests, oldest dropped first.
 RETAIN_FINISHED = 10_000
 
@@ -446,7 +447,8 @@ class Provider:
             messages.append(call.held_back)
             call.held_back = None
         for out, message_id in messages:
-            due = max(now + faults.delay(), call.last_webhook_due)
+            late = faults.outcome_delay if isinstance(out, _OUTCOMES) else 0.0
+            due = max(now + faults.delay() + late, call.last_webhook_due)
             self._queue(call, Webhook(call.webhook_url, out, due, message_id))
 
     def _queue(self, call: ProviderCall, webhook: Webhook) -> None:
