@@ -49,20 +49,17 @@ from ._exceptions import (
     NetworkError,
     Timeout,
 )
-from ._gathers import provider_time
+from ._listing import created_at, is_live, webhook_url
 from ._session import CallSession
 
 __all__ = ["RECONCILE_WAIT", "answer_was_lost", "find_placed_call", "placed_despite_error"]
 
 logger = logging.getLogger("kaphila_flow.runtime")
 
-_ENDED = frozenset({"ended", "completed", "failed", "no-answer", "busy", "canceled", "cancelled"})
 #: How long a lost ``/makecall`` waits for its call's first webhook, in seconds.
 RECONCILE_WAIT = 5.0
 #: Clock difference allowed between a listing's creation time and the request's window.
 CLOCK_SLACK = 60.0
-_CREATED_FIELDS = ("createdAt", "created_at", "startTime", "startedAt", "timestamp")
-_URL_FIELDS = ("webhookUrl", "webhook_url")
 
 
 def answer_was_lost(error: KaphilaError) -> bool:
@@ -83,18 +80,14 @@ def placed_despite_error(session: CallSession) -> str | None:
     return None
 
 
-def sent_by_us(call: CallInfo, webhook_url: str | None, window: tuple[float, float]) -> bool:
+def sent_by_us(call: CallInfo, sent: str | None, window: tuple[float, float]) -> bool:
     """Whether a listed call shows the webhook URL this runtime sent, made in ``window``."""
-    listed = next((call.raw[k] for k in _URL_FIELDS if isinstance(call.raw.get(k), str)), None)
-    if listed is None or webhook_url is None:
+    listed = webhook_url(call)
+    if listed is None or sent is None:
         return False  # the number alone proves nothing
-    if not hmac.compare_digest(listed.encode(), webhook_url.encode()):
+    if not hmac.compare_digest(listed.encode(), sent.encode()):
         return False
-    created = next((call.raw[k] for k in _CREATED_FIELDS if call.raw.get(k) is not None), None)
-    stamp = provider_time(created) if isinstance(created, str) else None
-    if stamp is None and isinstance(created, int | float) and not isinstance(created, bool):
-        seconds = float(created) / (1000.0 if created > 1e11 else 1.0)  # ms or s since 1970
-        stamp = (seconds, 0.001)
+    stamp = created_at(call)
     if stamp is None:
         return True
     start, end = window
@@ -124,7 +117,7 @@ async def find_placed_call(
             candidates: list[str] = [
                 call.call_id
                 for call in listing.calls
-                if (call.status or "").lower() not in _ENDED
+                if is_live(call)
                 and call.call_id not in owned
                 and sent_by_us(call, webhook_url, window)
             ]

@@ -20,10 +20,8 @@ created within ``PlacementWindow`` of the moment the request left, by the listin
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -31,6 +29,7 @@ import anyio
 from ._api_types import CallInfo
 from ._commands import Hangup, Voice
 from ._exceptions import CallEnded, CallNotFound, KaphilaError
+from ._listing import created_at, is_live, webhook_url
 from ._logging import call_fields
 from ._result import CallResult, CallStatus, build_result
 from ._store import CallIntent, IntentStore, StoredCall
@@ -38,12 +37,9 @@ from ._store import CallIntent, IntentStore, StoredCall
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["PlacementWindow", "created_at", "made_within", "placed_by", "recover"]
+__all__ = ["PlacementWindow", "made_within", "placed_by", "recover"]
 
 logger = logging.getLogger("kaphila_flow.runtime")
-
-_ENDED = frozenset({"ended", "completed", "failed", "no-answer", "busy", "canceled", "cancelled"})
-_EPOCH_ID = re.compile(r"^(\d{9,11})\.\d+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +62,9 @@ class PlacementWindow:
                 raise ValueError(f"PlacementWindow {name} must be seconds >= 0, not {value!r}")
 
 
-def created_at(call: CallInfo) -> tuple[float, float] | None:
-    """When the provider made ``call``, and to within how many seconds; ``None``: unknown."""
-    stamp = call.raw.get("createdAt")
-    if isinstance(stamp, str):
-        try:
-            return datetime.fromisoformat(stamp).timestamp(), 0.001
-        except ValueError:
-            pass
-    found = _EPOCH_ID.match(call.call_id)
-    if found is not None:
-        return float(found.group(1)), 1.0
-    return None
-
-
 def _webhook_ref(call: CallInfo) -> str | None:
-    url = call.raw.get("webhookUrl")
-    if not isinstance(url, str) or not url:
+    url = webhook_url(call)
+    if url is None:
         return None
     return url.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0]
 
@@ -112,10 +94,6 @@ def made_within(
     return earliest <= moment <= latest
 
 
-def _live(call: CallInfo) -> bool:
-    return (call.status or "").lower() not in _ENDED
-
-
 @dataclass(frozen=True, slots=True)
 class _Found:
     """What the listing says about one intent."""
@@ -132,7 +110,7 @@ def _find(
     for call in calls:
         if call.call_id in claimed or placed_by(call, intent, window) is False:
             continue  # None (the listing cannot tell): a candidate by its number alone
-        (live if _live(call) else ended).append(call.call_id)
+        (live if is_live(call) else ended).append(call.call_id)
     return _Found(live, ended)
 
 
