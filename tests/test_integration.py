@@ -111,7 +111,7 @@ async def test_callee_who_never_answers() -> None:
         ran.append(True)
 
     with simulator() as sim:
-        sim.simulator.callee(NUMBER, Callee(answer="never"))
+        sim.simulator.callee(NUMBER, Callee(answer="no-answer"))
         async with runtime_for(sim) as runtime:
             result = await runtime.dial(NUMBER, flow, ring_timeout=20)
         names = [e.name for e in sim.simulator.events if e.call_id == result.call_id]

@@ -292,7 +292,7 @@ async def test_campaign_progress_as_metrics() -> None:
 
     numbers = ["16085550001", "16085550002", "16085550003"]
     with simulator() as sim:
-        set_callee(sim, numbers[2], Callee(answer="never"))
+        set_callee(sim, numbers[2], Callee(answer="no-answer"))
         async with runtime_for(sim, ring_grace=60.0) as runtime:
             campaign = Campaign(
                 runtime,

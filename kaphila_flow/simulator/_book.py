@@ -35,7 +35,7 @@ keys = [{ press = "1", after = 2.0 }]
 answer = "machine"
 
 [callees."16085550160"]
-answer = "never"
+answer = "no-answer"
 """
 
 
