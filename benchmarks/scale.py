@@ -207,10 +207,11 @@ def run(quick: bool = False) -> tuple[list[Row], dict[str, dict[int, dict[str, f
             )
         )
         for size in sizes:
+            p99 = curve[size]["p99_ms"]
             rows.append(
                 Row(
                     f"scale ({backend})",
-                    f"resume cost per call, {size:,} calls (p99 latency {curve[size]['p99_ms']:.1f} ms)",
+                    f"resume cost per call, {size:,} calls (p99 latency {p99:.1f} ms)",
                     curve[size]["resume_us"],
                     None,
                     "us",

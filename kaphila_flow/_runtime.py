@@ -562,7 +562,7 @@ class Runtime:
             observer = self.on_transcript
             session.observer = lambda _session, entry: observer(handle, entry)
         self._table.add(session)
-        self._task_group.start_soon(
+        session.task = self._task_group.start_soon(
             self._run_call, session, request, flow, on_machine, data, handle
         )
         return handle
@@ -742,8 +742,9 @@ class Runtime:
         self, session: CallSession, flow: Flow, data: Mapping[str, Any] | None
     ) -> tuple[CallStatus, Any, BaseException | None]:
         call = Call(self, session, data)
-        scope = anyio.CancelScope()
-        session.flow_scope = scope
+        # The call's end cancels the call's own task while the flow runs (what follows
+        # the flow is shielded): no second cancel scope per call.
+        session.flow_scope = session.task
         try:
             coro = flow(call)
             if not inspect.iscoroutine(coro):
@@ -751,8 +752,7 @@ class Runtime:
                     f"flow {_name(flow)} returned {type(coro).__name__}, not a coroutine: "
                     "a flow is an `async def` function taking a Call"
                 )
-            with scope:
-                value = await drive(coro, session.end_for)
+            value = await drive(coro, session.end_for)
             cut_short = session.ended_error() if session.shut_down else None
             return self._status_after_flow(session), value, cut_short
         except Exception as exc:

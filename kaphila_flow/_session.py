@@ -14,6 +14,7 @@ import anyio
 from . import _events as ev
 from ._exceptions import CallEnded
 from ._result import MASK, TranscriptEntry
+from ._wake import park, wake
 
 __all__ = ["CallSession", "Delivery"]
 
@@ -49,6 +50,7 @@ class CallSession:
     """One call from placement to result."""
 
     __slots__ = (
+        "_kinds",
         "_seen",
         "_wake",
         "amd",
@@ -76,6 +78,7 @@ class CallSession:
         "shut_down",
         "started_at",
         "taken_outcomes",
+        "task",
         "token",
         "transcript",
         "waiting_for",
@@ -88,19 +91,24 @@ class CallSession:
         self.wall_time = wall_time
         self.call_id: str | None = None
         self.caller_id: str | None = None  # the whitelisted number shown to the callee
-        # Plain list and dict: small per call (a parked call should cost little).
+        # Plain list; the rest is made on first use (a parked call should cost little).
         self.inbox: list[ev.Event] = []
         #: Events and transcript entries dropped by the per-call bounds.
         self.dropped = 0
         #: Whether any webhook of this call has reached the runtime.
         self.heard_from = False
-        self._seen: dict[bytes, None] = {}
-        self._wake: anyio.Event | None = None
+        self._seen: dict[bytes, None] | None = None
+        #: What resumes the parked flow (see ``_wake``), and the kinds it waits for.
+        self._wake: object | None = None
+        self._kinds: tuple[type[ev.Event], ...] = ()
         self.ended = False
         self.ended_by_flow = False
         self.end_event: ev.Event | None = None
         self.end_reason: str | None = None
-        self.flow_scope: anyio.CancelScope | None = None
+        #: The call's task (``TaskGroup.start_soon``), and the same while its flow runs:
+        #: the call's end cancels it, no cancel scope of its own per flow.
+        self.task: anyio.TaskHandle[None] | None = None
+        self.flow_scope: anyio.TaskHandle[None] | None = None
         #: What the flow awaits, for people (str() it): a phone in a test, an error.
         self.waiting_for: object | None = None
         self.amd: ev.Amd | None = None
@@ -137,11 +145,14 @@ class CallSession:
         self.heard_from = True
         key = identity if identity is not None else event.delivery_identity()
         if key is not None:
-            if key in self._seen:
+            seen = self._seen
+            if seen is None:
+                seen = self._seen = {}
+            elif key in seen:
                 return Delivery.DUPLICATE
-            self._seen[key] = None
-            if len(self._seen) > SEEN_LIMIT:
-                del self._seen[next(iter(self._seen))]  # the oldest (dicts keep order)
+            seen[key] = None
+            if len(seen) > SEEN_LIMIT:
+                del seen[next(iter(seen))]  # the oldest (dicts keep order)
         self._observe(event)
         if isinstance(event, ev.CallEnded) or (
             isinstance(event, ev.CallTimeout) and self.answered_at is None
@@ -152,7 +163,10 @@ class CallSession:
         self.inbox.append(event)
         if len(self.inbox) > INBOX_LIMIT:
             self._drop_oldest_informational()
-        self.notify()
+        # Only what the flow waits for resumes it: a key press, a playback's end or a
+        # gather's progress is recorded while the flow stays parked (ended calls woke it).
+        if self._wake is not None and isinstance(event, self._kinds):
+            self.notify()
         return Delivery.DELIVERED
 
     def stale_outcome(self, outcome: ev.Event) -> bool:
@@ -213,9 +227,19 @@ class CallSession:
         return self._wake is not None
 
     def notify(self) -> None:
-        wake, self._wake = self._wake, None
-        if wake is not None:
-            wake.set()
+        """Resume the parked flow (it looks at its inbox, the end, its deadline)."""
+        waker, self._wake = self._wake, None
+        if waker is not None:
+            wake(waker, self)
+
+    async def _park(self, kinds: tuple[type[ev.Event], ...]) -> None:
+        """Wait until ``notify``: an event of ``kinds``, the end, or a deadline."""
+        self._kinds = kinds
+        self._wake, parked = park(self)
+        try:
+            await parked
+        finally:
+            self._wake = None
 
     def discard(self, *kinds: type[ev.Event]) -> None:
         """Drop queued events of these kinds (stale outcomes of an earlier gather)."""
@@ -258,18 +282,20 @@ class CallSession:
                 if until is not None and not scheduled and self.on_deadline is not None:
                     self.on_deadline(self, until)
                     scheduled = True
-                self._wake = wake = anyio.Event()
-                await wake.wait()
+                # As ``_park``, inline: one coroutine frame less per parked call.
+                self._kinds = kinds
+                self._wake, parked = park(self)
+                await parked
         finally:
+            self._wake = None
             self.waiting_for = None
 
     async def end_news(self, until: float) -> None:
         """Wait, until ``until`` at most, for the provider's own word of the end
         (``call.ended``) after the runtime learnt of it another way (a 404)."""
         while self.end_event is None and anyio.current_time() < until:
-            self._wake = wake = anyio.Event()
             with anyio.move_on_after(until - anyio.current_time()):
-                await wake.wait()
+                await self._park((ev.CallEnded, ev.CallTimeout))
 
     def end_for(self, cancelled: BaseException) -> BaseException | None:
         """What a flow gets instead of a cancellation: ``CallEnded`` once the call is over."""
