@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -32,6 +33,8 @@ _GATHER_OUTCOMES: tuple[type[ev.Event], ...] = (
 )
 _GATHER_NOISE: tuple[type[ev.Event], ...] = (*_GATHER_OUTCOMES, ev.GatherProgress, ev.GatherStarted)
 _ESTIMATE = SpeechTiming()
+#: ``Call.data`` of a call placed without data: one shared, read-only, empty mapping.
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
 
 
 def _check_keys(name: str, value: str | None, *, single: bool = False) -> None:
@@ -100,7 +103,7 @@ class Call:
         self._runtime = runtime
         self._session = session
         #: Extra values given when the call was placed (e.g. a campaign's CSV columns).
-        self.data: Mapping[str, Any] = dict(data or {})
+        self.data: Mapping[str, Any] = dict(data) if data else _NO_DATA
 
     def __repr__(self) -> str:
         state = "ended" if self._session.ended else "live"

@@ -268,6 +268,7 @@ class Runtime:
         self.hangup_timeout = hangup_timeout
         self._table = CallTable(dead_letter_limit=dead_letter_limit, wall_time=self.wall_time)
         self._deadlines = Deadlines()
+        self._schedule = self._deadlines.schedule  # one bound method, not one per call
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -325,6 +326,7 @@ class Runtime:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
             self._deadlines = Deadlines()
+            self._schedule = self._deadlines.schedule
             self._task_group.start_soon(self._deadlines.run)
             self._accepting = True
             await self._recover()
@@ -547,7 +549,7 @@ class Runtime:
         session = CallSession(
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
-        session.on_deadline = self._deadlines.schedule
+        session.on_deadline = self._schedule
         session.caller_id = from_number
         request = MakeCall(
             number=target,
@@ -650,13 +652,15 @@ class Runtime:
             finally:
                 self._table.placed(session, call_id)
             placed = True
+            ring_timeout = request.ring_timeout
+            del request  # a parked call keeps no more than it needs
             self._instruments.call_placed(call_id)
             if self.store is not None:
                 self.store.add(StoredCall(call_id, session.number, session.started_at))
             handle._mark_placed()
             answer = await session.next_event(
                 (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
-                until=anyio.current_time() + request.ring_timeout + self.ring_grace,
+                until=anyio.current_time() + ring_timeout + self.ring_grace,
                 end_raises=False,
                 waiting_for="the callee to answer",
             )
@@ -683,6 +687,7 @@ class Runtime:
             session.answered_at = self.wall_time()
             session.amd = answer.amd
             session.note("answered", f"AMD {answer.amd.status}" if answer.amd else "")
+            del answer
             chosen = self._choose_flow(session, flow, on_machine)
             status, value, error = await self._run_flow(session, chosen, data)
         except BaseException as exc:  # cancelled by shutdown: record, then re-raise

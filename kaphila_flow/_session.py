@@ -14,7 +14,7 @@ import anyio
 from . import _events as ev
 from ._exceptions import CallEnded
 from ._result import MASK, TranscriptEntry
-from ._wake import park, wake
+from ._wake import Parking
 
 __all__ = ["CallSession", "Delivery"]
 
@@ -46,13 +46,12 @@ class Delivery(enum.Enum):
     REJECTED = "rejected"
 
 
-class CallSession:
+class CallSession(Parking):
     """One call from placement to result."""
 
     __slots__ = (
         "_kinds",
         "_seen",
-        "_wake",
         "amd",
         "answered_at",
         "call_id",
@@ -98,8 +97,8 @@ class CallSession:
         #: Whether any webhook of this call has reached the runtime.
         self.heard_from = False
         self._seen: dict[bytes, None] | None = None
-        #: What resumes the parked flow (see ``_wake``), and the kinds it waits for.
-        self._wake: object | None = None
+        #: The kinds of event the parked flow waits for (``Parking`` does the waiting).
+        Parking.__init__(self)
         self._kinds: tuple[type[ev.Event], ...] = ()
         self.ended = False
         self.ended_by_flow = False
@@ -221,23 +220,11 @@ class CallSession:
             self.flow_scope.cancel()
         self.notify()
 
-    @property
-    def parked(self) -> bool:
-        """Whether the flow is blocked waiting and nothing has woken it yet."""
-        return self._wake is not None
-
-    def notify(self) -> None:
-        """Resume the parked flow (it looks at its inbox, the end, its deadline)."""
-        waker, self._wake = self._wake, None
-        if waker is not None:
-            wake(waker, self)
-
     async def _park(self, kinds: tuple[type[ev.Event], ...]) -> None:
         """Wait until ``notify``: an event of ``kinds``, the end, or a deadline."""
         self._kinds = kinds
-        self._wake, parked = park(self)
         try:
-            await parked
+            await self.park()
         finally:
             self._wake = None
 
@@ -284,8 +271,7 @@ class CallSession:
                     scheduled = True
                 # As ``_park``, inline: one coroutine frame less per parked call.
                 self._kinds = kinds
-                self._wake, parked = park(self)
-                await parked
+                await self.park()
         finally:
             self._wake = None
             self.waiting_for = None

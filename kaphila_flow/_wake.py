@@ -2,10 +2,10 @@
 
 A parked call is most of what a busy runtime holds in memory, so its wait is the
 cheapest one each backend has, with no event object of its own: a bare future on
-asyncio, and on trio the task itself (``wait_task_rescheduled``). ``park`` returns what
-to await and the waker to keep; ``wake`` resumes the waiter once, and does nothing
-if the wait is already over (woken before, or cancelled). Cancellation reaches a
-parked task as it reaches any other await, so cancel scopes keep working.
+asyncio, and on trio the task itself (``wait_task_rescheduled``). ``Parking.park``
+returns what to await; ``Parking.notify`` resumes the waiter once, and does nothing if
+no wait is pending (woken before, or cancelled). Cancellation reaches a parked task as
+it reaches any other await, so cancel scopes keep working.
 """
 
 from __future__ import annotations
@@ -16,38 +16,50 @@ from typing import Any
 
 import sniffio
 
-__all__ = ["park", "wake"]
+__all__ = ["Parking"]
 
 
-def _abort(_raise_cancel: Any) -> Any:
-    import trio
+class Parking:
+    """One task at a time parks here until ``notify``."""
 
-    return trio.lowlevel.Abort.SUCCEEDED
+    __slots__ = ("_wake",)
 
+    def __init__(self) -> None:
+        #: A future (asyncio) or a task (trio) while a task is parked, else ``None``.
+        self._wake: object | None = None
 
-def park(owner: object) -> tuple[object, Awaitable[Any]]:
-    """A waker for ``wake`` and the awaitable that parks the current task until then."""
-    if sniffio.current_async_library() == "trio":
+    @property
+    def parked(self) -> bool:
+        """Whether a task is parked here and nothing has woken it yet."""
+        return self._wake is not None
+
+    def park(self) -> Awaitable[Any]:
+        """What the current task awaits to park here (await it at once)."""
+        if sniffio.current_async_library() == "trio":
+            import trio
+
+            self._wake = trio.lowlevel.current_task()
+            # Returned, not awaited here, to spare a frame per parked task.
+            return trio.lowlevel.wait_task_rescheduled(self._abandon)  # noqa: ASYNC105
+        self._wake = future = asyncio.get_running_loop().create_future()
+        return future
+
+    def _abandon(self, _raise_cancel: Any) -> Any:
+        """Trio cancels the parked task: it is no longer here to wake."""
         import trio
 
-        task = trio.lowlevel.current_task()
-        # Trio clears this when the task resumes (woken or cancelled): a later ``wake``
-        # finds a task no longer parked by ``owner`` and leaves it alone.
-        task.custom_sleep_data = owner
-        # Awaited by the caller at once: returned, not awaited here, to spare a frame.
-        return task, trio.lowlevel.wait_task_rescheduled(_abort)  # noqa: ASYNC105
-    future = asyncio.get_running_loop().create_future()
-    return future, future
+        self._wake = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
+    def notify(self) -> None:
+        """Resume the parked task, if any."""
+        waker, self._wake = self._wake, None
+        if waker is None:
+            return
+        if isinstance(waker, asyncio.Future):
+            if not waker.done():  # not cancelled meanwhile
+                waker.set_result(None)
+            return
+        import trio
 
-def wake(waker: object, owner: object) -> None:
-    """Resume the task ``park(owner)`` returned ``waker`` for, if it still waits."""
-    if isinstance(waker, asyncio.Future):
-        if not waker.done():
-            waker.set_result(None)
-        return
-    import trio
-
-    task: Any = waker
-    if task.custom_sleep_data is owner:
-        trio.lowlevel.reschedule(task)
+        trio.lowlevel.reschedule(waker)  # type: ignore[arg-type]
