@@ -196,6 +196,15 @@ def check_flow(flow: object, *, name: str = "flow") -> None:
         )
 
 
+async def _take(limiter: anyio.CapacityLimiter) -> None:
+    """A token of ``limiter``: one free now is taken with no loop round (the request
+    that follows is the checkpoint), else the task waits its turn."""
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
+
+
 def _only_call_ended(exc: BaseException) -> bool:
     if isinstance(exc, CallEnded):
         return True
@@ -617,9 +626,13 @@ class Runtime:
 
     async def send(self, command: Command[R]) -> R:
         """Every command leaves through here (one place for limits and logging)."""
-        async with self.request_limit:
+        limiter = self.request_limit
+        await _take(limiter)
+        try:
             with self._instruments.command(command):
                 return await self.transport.send(command)
+        finally:
+            limiter.release()
 
     # -- one call --------------------------------------------------------------------
 
@@ -709,8 +722,11 @@ class Runtime:
     async def _place(self, session: CallSession, request: MakeCall) -> str:
         """``/makecall``, never repeated; a lost answer is reconciled, not retried."""
         try:
-            async with self.dial_limit:
+            await _take(self.dial_limit)
+            try:
                 reply = await self.send(request)
+            finally:
+                self.dial_limit.release()
         except KaphilaError as exc:
             if not answer_was_lost(exc):
                 logger.warning("call to %s could not be placed: %s", session.number, exc)
