@@ -60,6 +60,7 @@ class InstantKaphila:
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
         self.placed = 0
+        self.answer_gathers = True
         self._tokens: dict[str, str] = {}
 
     def _post(self, call_id: str, *bodies: bytes) -> None:
@@ -82,7 +83,9 @@ class InstantKaphila:
             )
             return default_reply(command, call_id=call_id)
         call_id = getattr(command, "call_id", "")
-        if isinstance(command, Gather):
+        if isinstance(command, Gather) and not self.answer_gathers:
+            pass
+        elif isinstance(command, Gather):
             self._post(call_id, _body(call_id, "gather.started", "01.600"))
             self._post(
                 call_id,
@@ -112,6 +115,52 @@ async def _floor_flows(count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
+async def _webhooks(count: int) -> float:
+    """Microseconds per informational webhook (key, progress, playback) to a call parked
+    in a gather, the loop let run after each, less the cost of that loop round alone."""
+    transport = InstantKaphila()
+    runtime = Runtime(transport, webhook_url=WEBHOOK_URL)
+    transport.runtime = runtime
+    kinds = (
+        ("dtmf.received", ', "digit": "1"'),
+        ("gather.progress", ', "digits": "1"'),
+        ("tts.played", ', "playbackId": "p"'),
+        ("gather.started", ""),
+    )
+
+    async def parked(call: Call) -> str:
+        return await call.gather("Your account number?", num_digits=20, timeout=86_400)
+
+    async with runtime:
+        transport.answer_gathers = False
+        handle = await runtime.start("16089270862", parked)
+        await handle.placed()
+        token = (handle.webhook_url or "").rsplit("/", 1)[-1]
+        call_id = handle.call_id or ""
+        for _ in range(20):  # until it waits in the gather
+            await anyio.lowlevel.checkpoint()
+        bodies = [
+            _body(
+                call_id, kinds[n % 4][0], f"{n % 60:02d}.{n % 1000:03d}", kinds[n % 4][1]
+            ).replace(b"T00:00", f"T{n // 60000:02d}:{n // 1000 % 60:02d}".encode())
+            for n in range(count)
+        ]
+        started = time.perf_counter()
+        for body in bodies:
+            runtime.receive_webhook(token, body)
+            await anyio.lowlevel.checkpoint()  # what it woke runs now
+        total = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in bodies:
+            await anyio.lowlevel.checkpoint()
+        total -= time.perf_counter() - started
+        runtime.receive_webhook(
+            token, _body(call_id, "gather.complete", "59.999", ', "digits": "1"')
+        )
+        await handle.result()
+    return total / count * 1e6
+
+
 def _run(flows: Any, count: int, backend: str) -> float:
     name, options = virtual_time_backend(backend)
     return float(anyio.run(flows, count, backend=name, backend_options=options))
@@ -128,7 +177,8 @@ def measure(count: int, rounds: int = 3) -> dict[str, dict[str, float]]:
         for _ in range(rounds):
             fake.append(_run(_fake_flows, count, backend))
             floor.append(_run(_floor_flows, count, backend))
-        figures[backend] = {"fake": median(fake), "floor": median(floor)}
+        webhook = median([_run(_webhooks, 20_000, backend) for _ in range(rounds)])
+        figures[backend] = {"fake": median(fake), "floor": median(floor), "webhook_us": webhook}
     return figures
 
 
@@ -146,6 +196,26 @@ def run(quick: bool = False) -> list[Row]:
                 ">= 5,000/s, ratio >= 0.7",
             )
         )
+        rows.append(
+            Row(
+                f"runtime cost ({backend})",
+                "menu flow on the runtime alone, per call",
+                1e6 / figure["floor"],
+                None,
+                "us",
+                "",
+            )
+        )
+        rows.append(
+            Row(
+                f"runtime cost ({backend})",
+                "informational webhook to a parked call (intake, record, no wake)",
+                figure["webhook_us"],
+                None,
+                "us",
+                "",
+            )
+        )
     return rows
 
 
@@ -154,5 +224,6 @@ if __name__ == "__main__":
         ratio = figure["fake"] / figure["floor"]
         print(
             f"{backend:8} fake {figure['fake']:8,.0f}/s  floor {figure['floor']:8,.0f}/s  "
-            f"ratio {ratio:.2f}"
+            f"ratio {ratio:.2f}  per call (floor) {1e6 / figure['floor']:5.0f} us  "
+            f"informational webhook {figure['webhook_us']:5.1f} us"
         )
