@@ -250,7 +250,7 @@ class Call:
     @property
     def recordings(self) -> list[ev.Event]:
         """The ``recording.*`` events of this call so far."""
-        return list(self._session.recordings)
+        return list(self._session.recordings or ())
 
     async def stop_recording(self) -> None:
         """Stop the call's recording (``POST /recordings/{callId}/stop``)."""

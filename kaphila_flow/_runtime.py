@@ -20,7 +20,7 @@ import logging
 import secrets
 import warnings
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
@@ -709,7 +709,17 @@ class Runtime:
             session.note("answered", f"AMD {answer.amd.status}" if answer.amd else "")
             del answer
             chosen = self._choose_flow(session, flow, on_machine)
-            status, value, error = await self._run_flow(session, chosen, data)
+            # The call's end cancels the call's own task while the flow runs (what
+            # follows the flow is shielded): no second cancel scope per call.
+            session.flow_scope = session.task
+            try:
+                value = await drive(self._flow_coroutine(session, chosen, data), session.end_for)
+                status = self._status_after_flow(session)
+                error = session.ended_error() if session.shut_down else None
+            except Exception as exc:
+                status, value, error = self._flow_raised(session, exc)
+            finally:
+                session.flow_scope = None
         except BaseException as exc:  # cancelled by shutdown: record, then re-raise
             error = exc
             status = "failed"
@@ -766,42 +776,37 @@ class Runtime:
             return leave_voicemail
         return on_machine
 
-    async def _run_flow(
+    def _flow_coroutine(
         self, session: CallSession, flow: Flow, data: Mapping[str, Any] | None
-    ) -> tuple[CallStatus, Any, BaseException | None]:
-        call = Call(self, session, data)
-        # The call's end cancels the call's own task while the flow runs (what follows
-        # the flow is shielded): no second cancel scope per call.
-        session.flow_scope = session.task
-        try:
-            coro = flow(call)
-            if not inspect.iscoroutine(coro):
-                raise TypeError(
-                    f"flow {_name(flow)} returned {type(coro).__name__}, not a coroutine: "
-                    "a flow is an `async def` function taking a Call"
-                )
-            value = await drive(coro, session.end_for)
-            cut_short = session.ended_error() if session.shut_down else None
-            return self._status_after_flow(session), value, cut_short
-        except Exception as exc:
-            if _only_call_ended(exc):
-                status = self._status_after_flow(session)
-                misuse = session.ended_by_flow and session.forwarded_to is None
-                if misuse:
-                    logger.warning(
-                        "call %s: the flow used the call after it hung up (%s); "
-                        "return after hangup() instead",
-                        session.call_id,
-                        exc,
-                        extra=call_fields(session.call_id),
-                    )
-                return status, None, exc if session.shut_down or misuse else None
-            logger.error(
-                "flow on call %s raised %s", session.call_id, type(exc).__name__, exc_info=exc
+    ) -> Coroutine[Any, Any, Any]:
+        """The flow's coroutine on this call (run in ``_run_call``'s own frame: a parked
+        call keeps one coroutine frame less than with a helper coroutine)."""
+        coro = flow(Call(self, session, data))
+        if not inspect.iscoroutine(coro):
+            raise TypeError(
+                f"flow {_name(flow)} returned {type(coro).__name__}, not a coroutine: "
+                "a flow is an `async def` function taking a Call"
             )
-            return "failed", None, exc
-        finally:
-            session.flow_scope = None
+        return coro
+
+    def _flow_raised(
+        self, session: CallSession, exc: Exception
+    ) -> tuple[CallStatus, Any, BaseException | None]:
+        """The status, value and error of a flow that raised ``exc``."""
+        if _only_call_ended(exc):
+            status = self._status_after_flow(session)
+            misuse = session.ended_by_flow and session.forwarded_to is None
+            if misuse:
+                logger.warning(
+                    "call %s: the flow used the call after it hung up (%s); "
+                    "return after hangup() instead",
+                    session.call_id,
+                    exc,
+                    extra=call_fields(session.call_id),
+                )
+            return status, None, exc if session.shut_down or misuse else None
+        logger.error("flow on call %s raised %s", session.call_id, type(exc).__name__, exc_info=exc)
+        return "failed", None, exc
 
     @staticmethod
     def _status_after_flow(session: CallSession) -> CallStatus:
@@ -865,7 +870,7 @@ class Runtime:
                 or session.end_reason
             ),
             transcript=session.transcript,
-            recordings=session.recordings,
+            recordings=session.recordings or [],
         )
         handle._finish(result)
         self._instruments.call_finished(session.call_id, status, error)

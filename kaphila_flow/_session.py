@@ -122,7 +122,7 @@ class CallSession(Parking):
         self.taken_outcomes: set[bytes] | None = None
         self.sensitive = False
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
-        self.recordings: list[ev.Event] = []
+        self.recordings: list[ev.Event] | None = None  # made on the first recording event
         self.transcript: list[TranscriptEntry] = []
         self.on_deadline: Callable[[CallSession, float], None] | None = None
         #: Called each time the flow starts waiting for an event (a test's phone).
@@ -188,6 +188,8 @@ class CallSession(Parking):
         if isinstance(event, ev.GatherProgress):
             self.gather_progress = event.digits
         elif isinstance(event, (ev.RecordingStarted, ev.RecordingStopped, ev.RecordingCompleted)):
+            if self.recordings is None:
+                self.recordings = []
             if len(self.recordings) < RECORDING_LIMIT:
                 self.recordings.append(event)
             else:
