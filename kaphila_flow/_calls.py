@@ -125,21 +125,10 @@ class CallTable:
         known = self._finished_tokens.get(ref)
         return known is not None and hmac.compare_digest(token.encode(), known.encode())
 
-    def route(
-        self,
-        event: ev.Event,
-        token: str | None,
-        identity: bytes | None = None,
-        *,
-        checked: CallSession | None = None,
-    ) -> Delivery:
-        """Hand ``event`` to its call under the rules above. Never blocks or raises.
-
-        ``checked``: the live call ``token`` was just checked against (the intake's
-        first look), so the token is not compared twice.
-        """
+    def route(self, event: ev.Event, token: str | None, identity: bytes | None = None) -> Delivery:
+        """Hand ``event`` to its call under the rules above. Never blocks or raises."""
         if token is not None:
-            session = checked if checked is not None else self.session_for_token(token)
+            session = self.session_for_token(token)
             if session is None:
                 if self.finished_token(token):
                     self.dead_letter(event, "the call has finished")

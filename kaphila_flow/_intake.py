@@ -69,8 +69,8 @@ def _receive(
     headers: Mapping[str, str],
     limit: int,
 ) -> IntakeReply:
-    session = runtime.session_for_token(token)
-    if session is None and not runtime.finished_token(token):
+    known = runtime.session_for_token(token) is not None or runtime.finished_token(token)
+    if not known:
         return IntakeReply.error(403, "unknown or wrong webhook token")
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind and kind not in JSON_TYPES:
@@ -97,7 +97,7 @@ def _receive(
     # raw body does, where identical bodies mean one delivery (``delivery_identity``).
     message_id = lowered.get("webhook-id")
     identity = b"id:" + message_id.encode() if message_id else event.delivery_identity(body)
-    delivery = runtime._dispatch_checked(event, token, session, identity)
+    delivery = runtime.dispatch(event, token=token, identity=identity)
     if delivery is Delivery.REJECTED:
         return IntakeReply(
             403, {"success": False, "error": "unknown or wrong webhook token"}, delivery

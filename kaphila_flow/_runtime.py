@@ -599,13 +599,6 @@ class Runtime:
         """
         return self._instruments.webhook(event, self._table.route(event, token, identity))
 
-    def _dispatch_checked(
-        self, event: ev.Event, token: str, session: CallSession | None, identity: bytes | None
-    ) -> Delivery:
-        """``dispatch``, for the intake: ``session`` is what ``token`` named a moment ago."""
-        delivery = self._table.route(event, token, identity, checked=session)
-        return self._instruments.webhook(event, delivery)
-
     def receive_webhook(
         self,
         token: str,
