@@ -97,8 +97,8 @@ class CallSession(Parking):
         #: Whether any webhook of this call has reached the runtime.
         self.heard_from = False
         self._seen: dict[bytes, None] | None = None
-        #: The kinds of event the parked flow waits for (``Parking`` does the waiting).
         Parking.__init__(self)
+        #: The kinds of event the parked flow waits for (``Parking`` does the waiting).
         self._kinds: tuple[type[ev.Event], ...] = ()
         self.ended = False
         self.ended_by_flow = False
