@@ -1,17 +1,27 @@
-"""Flow tests per second through FakeKaphila: the menu flow's test, on one core."""
+"""Flow tests per second through FakeKaphila, against the runtime alone (the floor).
+
+The fake: the menu flow's test, driven by its ``Phone``, in virtual time (as the
+``kaphila`` fixture runs it), one flow after another. The floor: the same flow on a
+``Runtime`` whose transport answers at once and posts the same seven webhooks through
+``Runtime.receive_webhook``, with no provider model and no phone. The ratio says how
+much the test harness adds to what the runtime costs anyway. One core, both backends.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 
-from kaphila_flow import Call
-from kaphila_flow.testing import FakeKaphila
+from kaphila_flow import Call, Runtime
+from kaphila_flow._commands import Command, ForwardCall, Gather, MakeCall
+from kaphila_flow.testing import FakeKaphila, default_reply, virtual_time_backend
 
 from ._report import Row, median
 
 SALES = "16085550101"
+WEBHOOK_URL = "https://receiver.invalid/webhooks"
 
 
 async def menu(call: Call) -> str:
@@ -22,7 +32,7 @@ async def menu(call: Call) -> str:
     return choice
 
 
-async def _flows(count: int) -> float:
+async def _fake_flows(count: int) -> float:
     async with FakeKaphila() as kaphila:
         started = time.perf_counter()
         for n in range(count):
@@ -35,20 +45,185 @@ async def _flows(count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
-def run(quick: bool = False) -> list[Row]:
-    count = 300 if quick else 2000
-    anyio.run(_flows, 50)  # warm-up
-    rows = []
+def _body(call_id: str, event: str, at: str, extra: str = "") -> bytes:
+    return (
+        f'{{"callId": "{call_id}", "event": "{event}", '
+        f'"timestamp": "2026-01-01T00:00:{at}Z"{extra}}}'
+    ).encode()
+
+
+class InstantKaphila:
+    """Answers every command at once and posts the webhooks the fake posts for the menu
+    flow (call.initiated, call.answered, recording.started, tts.played, gather.started,
+    dtmf.received, gather.complete) straight into the runtime's intake."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.placed = 0
+        self.answer_gathers = True
+        self._tokens: dict[str, str] = {}
+
+    def _post(self, call_id: str, *bodies: bytes) -> None:
+        assert self.runtime is not None
+        token = self._tokens[call_id]
+        for body in bodies:
+            self.runtime.receive_webhook(token, body)
+
+    async def send(self, command: Command[Any]) -> Any:
+        if isinstance(command, MakeCall):
+            self.placed += 1
+            call_id = f"{self.placed}.1"
+            self._tokens[call_id] = (command.webhook_url or "").rsplit("/", 1)[-1]
+            recording = ', "recording": {"filename": "a.wav", "recordingId": "r", "active": true}'
+            self._post(
+                call_id,
+                _body(call_id, "call.initiated", "00.000", ', "status": "ringing"'),
+                _body(call_id, "call.answered", "00.000", ', "status": "answered"'),
+                _body(call_id, "recording.started", "00.000", recording),
+            )
+            return default_reply(command, call_id=call_id)
+        call_id = getattr(command, "call_id", "")
+        if isinstance(command, Gather) and not self.answer_gathers:
+            pass
+        elif isinstance(command, Gather):
+            self._post(call_id, _body(call_id, "gather.started", "01.600"))
+            self._post(
+                call_id,
+                _body(call_id, "dtmf.received", "01.750", ', "digit": "1"'),
+                _body(call_id, "gather.complete", "01.750", ', "digits": "1"'),
+            )
+        elif not isinstance(command, ForwardCall):  # a Voice: played at once
+            self._post(call_id, _body(call_id, "tts.played", "01.600", ', "playbackId": "p"'))
+        if isinstance(command, ForwardCall):
+            self._tokens.pop(call_id, None)
+        return default_reply(command, call_id=call_id)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _floor_flows(count: int) -> float:
+    transport = InstantKaphila()
+    runtime = Runtime(transport, webhook_url=WEBHOOK_URL)
+    transport.runtime = runtime
+    async with runtime:
+        started = time.perf_counter()
+        for n in range(count):
+            handle = await runtime.start(f"1608555{n % 10000:04d}", menu)
+            result = await handle.result()
+            assert result.value == "1" and result.forwarded_to == SALES, result
+        return count / (time.perf_counter() - started)
+
+
+async def _webhooks(count: int) -> float:
+    """Microseconds per informational webhook (key, progress, playback) to a call parked
+    in a gather, the loop let run after each, less the cost of that loop round alone."""
+    transport = InstantKaphila()
+    runtime = Runtime(transport, webhook_url=WEBHOOK_URL)
+    transport.runtime = runtime
+    kinds = (
+        ("dtmf.received", ', "digit": "1"'),
+        ("gather.progress", ', "digits": "1"'),
+        ("tts.played", ', "playbackId": "p"'),
+        ("gather.started", ""),
+    )
+
+    async def parked(call: Call) -> str:
+        return await call.gather("Your account number?", num_digits=20, timeout=86_400)
+
+    async with runtime:
+        transport.answer_gathers = False
+        handle = await runtime.start("16089270862", parked)
+        await handle.placed()
+        token = (handle.webhook_url or "").rsplit("/", 1)[-1]
+        call_id = handle.call_id or ""
+        for _ in range(20):  # until it waits in the gather
+            await anyio.lowlevel.checkpoint()
+        bodies = [
+            _body(
+                call_id, kinds[n % 4][0], f"{n % 60:02d}.{n % 1000:03d}", kinds[n % 4][1]
+            ).replace(b"T00:00", f"T{n // 60000:02d}:{n // 1000 % 60:02d}".encode())
+            for n in range(count)
+        ]
+        started = time.perf_counter()
+        for body in bodies:
+            runtime.receive_webhook(token, body)
+            await anyio.lowlevel.checkpoint()  # what it woke runs now
+        total = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in bodies:
+            await anyio.lowlevel.checkpoint()
+        total -= time.perf_counter() - started
+        runtime.receive_webhook(
+            token, _body(call_id, "gather.complete", "59.999", ', "digits": "1"')
+        )
+        await handle.result()
+    return total / count * 1e6
+
+
+def _run(flows: Any, count: int, backend: str) -> float:
+    name, options = virtual_time_backend(backend)
+    return float(anyio.run(flows, count, backend=name, backend_options=options))
+
+
+def measure(count: int, rounds: int = 3) -> dict[str, dict[str, float]]:
+    """Median flows/s of the fake and the floor on each backend, rounds interleaved."""
+    figures: dict[str, dict[str, float]] = {}
     for backend in ("asyncio", "trio"):
-        rates = [anyio.run(_flows, count, backend=backend) for _ in range(3)]
+        _run(_fake_flows, 50, backend)  # warm-up
+        _run(_floor_flows, 50, backend)
+        fake: list[float] = []
+        floor: list[float] = []
+        for _ in range(rounds):
+            fake.append(_run(_fake_flows, count, backend))
+            floor.append(_run(_floor_flows, count, backend))
+        webhook = median([_run(_webhooks, 20_000, backend) for _ in range(rounds)])
+        figures[backend] = {"fake": median(fake), "floor": median(floor), "webhook_us": webhook}
+    return figures
+
+
+def run(quick: bool = False) -> list[Row]:
+    figures = measure(300 if quick else 2000)
+    rows = []
+    for backend, figure in figures.items():
         rows.append(
             Row(
                 f"test speed ({backend})",
-                "menu flow tests per second",
-                median(rates),
-                None,
+                "menu flow tests per second: fake vs runtime alone",
+                figure["fake"],
+                figure["floor"],
                 "/s",
-                ">= 5,000/s",
+                ">= 5,000/s, ratio >= 0.7",
+            )
+        )
+        rows.append(
+            Row(
+                f"runtime cost ({backend})",
+                "menu flow on the runtime alone, per call",
+                1e6 / figure["floor"],
+                None,
+                "us",
+                "",
+            )
+        )
+        rows.append(
+            Row(
+                f"runtime cost ({backend})",
+                "informational webhook to a parked call (intake, record, no wake)",
+                figure["webhook_us"],
+                None,
+                "us",
+                "",
             )
         )
     return rows
+
+
+if __name__ == "__main__":
+    for backend, figure in measure(1000).items():
+        ratio = figure["fake"] / figure["floor"]
+        print(
+            f"{backend:8} fake {figure['fake']:8,.0f}/s  floor {figure['floor']:8,.0f}/s  "
+            f"ratio {ratio:.2f}  per call (floor) {1e6 / figure['floor']:5.0f} us  "
+            f"informational webhook {figure['webhook_us']:5.1f} us"
+        )

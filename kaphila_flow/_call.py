@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -31,6 +32,8 @@ _GATHER_OUTCOMES: tuple[type[ev.Event], ...] = (
     ev.GatherFailed,
 )
 _ESTIMATE = SpeechTiming()
+#: ``Call.data`` of a call placed without data: one shared, read-only, empty mapping.
+_NO_DATA: Mapping[str, Any] = MappingProxyType({})
 
 
 def _check_keys(name: str, value: str | None, *, single: bool = False) -> None:
@@ -99,7 +102,7 @@ class Call:
         self._runtime = runtime
         self._session = session
         #: Extra values given when the call was placed (e.g. a campaign's CSV columns).
-        self.data: Mapping[str, Any] = dict(data or {})
+        self.data: Mapping[str, Any] = dict(data) if data else _NO_DATA
 
     def __repr__(self) -> str:
         state = "ended" if self._session.ended else "live"
@@ -281,7 +284,7 @@ class Call:
     @property
     def recordings(self) -> list[ev.Event]:
         """The ``recording.*`` events of this call so far."""
-        return list(self._session.recordings)
+        return list(self._session.recordings or ())
 
     async def stop_recording(self) -> None:
         """Stop the call's recording (``POST /recordings/{callId}/stop``)."""

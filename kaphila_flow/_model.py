@@ -14,6 +14,7 @@ Where the provider's docs are silent, the readings taken here are the ones liste
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,8 +42,12 @@ USER_BUSY_CAUSE = "17"
 KEYS = frozenset("0123456789*#")
 
 
+@functools.lru_cache(maxsize=256)
 def iso_timestamp(now: float) -> str:
-    """Kaphila's timestamp form: ISO 8601, UTC, milliseconds, ``Z``."""
+    """Kaphila's timestamp form: ISO 8601, UTC, milliseconds, ``Z``.
+
+    Events come in bursts at one moment (virtual time stands still between jumps), so
+    each moment is formatted once."""
     moment = datetime.fromtimestamp(now, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -20,7 +20,7 @@ import logging
 import secrets
 import warnings
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
@@ -214,6 +214,24 @@ def check_flow(flow: object, *, name: str = "flow") -> None:
         )
 
 
+async def _take(limiter: anyio.CapacityLimiter) -> None:
+    """A token of ``limiter``: one free now is taken with no loop round (the request
+    that follows is the checkpoint), else the task waits its turn."""
+    try:
+        limiter.acquire_nowait()
+    except anyio.WouldBlock:
+        await limiter.acquire()
+
+
+def _only_cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is the loop's cancellation, alone or grouped by task groups."""
+    cancelled = anyio.get_cancelled_exc_class()
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(cancelled)
+        return rest is None
+    return isinstance(exc, cancelled)
+
+
 def _only_call_ended(exc: BaseException) -> bool:
     if isinstance(exc, CallEnded):
         return True
@@ -312,6 +330,7 @@ class Runtime:
             on_forget=self.metrics.forgotten,
         )
         self._deadlines = Deadlines()
+        self._schedule = self._deadlines.schedule  # one bound method, not one per call
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -378,6 +397,7 @@ class Runtime:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
             self._deadlines = Deadlines()
+            self._schedule = self._deadlines.schedule
             self._task_group.start_soon(self._deadlines.run)
             self._accepting = True
             await self._recover()
@@ -563,7 +583,7 @@ class Runtime:
         session = CallSession(
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
-        session.on_deadline = self._deadlines.schedule
+        session.on_deadline = self._schedule
         session.on_drop = self.metrics.dropped
         session.caller_id = from_number
         request = MakeCall(
@@ -579,7 +599,7 @@ class Runtime:
             observer = self.on_transcript
             session.observer = lambda _session, entry: observer(handle, entry)
         self._table.add(session)
-        self._task_group.start_soon(
+        session.task = self._task_group.start_soon(
             self._run_call, session, request, flow, on_machine, data, handle
         )
         return handle
@@ -632,9 +652,13 @@ class Runtime:
 
     async def send(self, command: Command[R]) -> R:
         """Every command leaves through here (one place for limits and logging)."""
-        async with self.request_limit:
+        limiter = self.request_limit
+        await _take(limiter)
+        try:
             with self._instruments.command(command):
                 return await self.transport.send(command)
+        finally:
+            limiter.release()
 
     # -- one call --------------------------------------------------------------------
 
@@ -668,6 +692,8 @@ class Runtime:
             finally:
                 self._table.placed(session, call_id)
             placed = True
+            ring_timeout = request.ring_timeout
+            del request  # a parked call keeps no more than it needs
             self._instruments.call_placed(call_id)
             if self.store is not None:
                 self.store.add(
@@ -676,7 +702,7 @@ class Runtime:
             handle._mark_placed()
             answer = await session.next_event(
                 (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
-                until=anyio.current_time() + request.ring_timeout + self.ring_grace,
+                until=anyio.current_time() + ring_timeout + self.ring_grace,
                 end_raises=False,
                 waiting_for="the callee to answer",
             )
@@ -704,11 +730,29 @@ class Runtime:
             session.answered_at = self.wall_time()
             session.amd = amd = amd or session.amd
             session.note("answered", f"AMD {amd.status}" if amd else "")
+            del answer
             chosen = self._choose_flow(session, flow, on_machine)
-            status, value, error = await self._run_flow(session, chosen, data)
+            # The call's end cancels the call's own task while the flow runs (what
+            # follows the flow is shielded): no second cancel scope per call.
+            session.flow_scope = session.task
+            try:
+                value = await drive(self._flow_coroutine(session, chosen, data), session.end_for)
+                status = self._status_after_flow(session)
+                error = session.ended_error() if session.shut_down else None
+            except Exception as exc:
+                status, value, error = self._flow_raised(session, exc)
+            finally:
+                session.flow_scope = None
         except BaseException as exc:  # cancelled by shutdown: record, then re-raise
-            error = exc
-            status = "failed"
+            if placed and session.ended and _only_cancelled(exc):
+                # The end reached the flow as a bare cancellation (from an inner scope
+                # or a task group of the flow's, where the trampoline could not swap
+                # it): the result
+                # says the call ended; the cancellation still goes on.
+                status, value, error = self._flow_raised(session, session.ended_error())
+            else:
+                error = exc
+                status = "failed"
             # Cut while /makecall was in flight: the call may exist, so its intent
             # stays in the store for the next start to look for.
             unsettled = not placed
@@ -748,13 +792,16 @@ class Runtime:
     async def _place(self, session: CallSession, request: MakeCall) -> str:
         """``/makecall``, never repeated; a lost answer is reconciled, not retried."""
         try:
-            async with self.dial_limit:
+            await _take(self.dial_limit)
+            try:
                 sent_at = self.wall_time()
                 if isinstance(self.store, IntentStore):
                     # On disk before the request leaves: a crash from here on leaves a
                     # row the next start looks for in GET /calls.
                     self.store.add_intent(CallIntent(session.ref, session.number, sent_at))
                 reply = await self.send(request)
+            finally:
+                self.dial_limit.release()
         except KaphilaError as exc:
             if not answer_was_lost(exc):
                 # Kaphila said it failed (or nothing left): no search. Only webhooks
@@ -806,46 +853,37 @@ class Runtime:
             return leave_voicemail
         return on_machine
 
-    async def _run_flow(
+    def _flow_coroutine(
         self, session: CallSession, flow: Flow, data: Mapping[str, Any] | None
-    ) -> tuple[CallStatus, Any, BaseException | None]:
-        call = Call(self, session, data)
-        scope = anyio.CancelScope()
-        session.flow_scope = scope
-        try:
-            coro = flow(call)
-            if not inspect.iscoroutine(coro):
-                raise TypeError(
-                    f"flow {_name(flow)} returned {type(coro).__name__}, not a coroutine: "
-                    "a flow is an `async def` function taking a Call"
-                )
-            with scope:
-                value = await drive(coro, session.end_for)
-            if scope.cancelled_caught:
-                # The end reached the flow as a bare cancellation (raised by an inner
-                # scope of the flow's, not at an await the trampoline could swap).
-                raise session.ended_error()
-            cut_short = session.ended_error() if session.shut_down else None
-            return self._status_after_flow(session), value, cut_short
-        except Exception as exc:
-            if _only_call_ended(exc):
-                status = self._status_after_flow(session)
-                misuse = session.ended_by_flow and session.forwarded_to is None
-                if misuse:
-                    logger.warning(
-                        "call %s: the flow used the call after it hung up (%s); "
-                        "return after hangup() instead",
-                        session.call_id,
-                        exc,
-                        extra=call_fields(session.call_id),
-                    )
-                return status, None, exc if session.shut_down or misuse else None
-            logger.error(
-                "flow on call %s raised %s", session.call_id, type(exc).__name__, exc_info=exc
+    ) -> Coroutine[Any, Any, Any]:
+        """The flow's coroutine on this call (run in ``_run_call``'s own frame: a parked
+        call keeps one coroutine frame less than with a helper coroutine)."""
+        coro = flow(Call(self, session, data))
+        if not inspect.iscoroutine(coro):
+            raise TypeError(
+                f"flow {_name(flow)} returned {type(coro).__name__}, not a coroutine: "
+                "a flow is an `async def` function taking a Call"
             )
-            return "failed", None, exc
-        finally:
-            session.flow_scope = None
+        return coro
+
+    def _flow_raised(
+        self, session: CallSession, exc: Exception
+    ) -> tuple[CallStatus, Any, BaseException | None]:
+        """The status, value and error of a flow that raised ``exc``."""
+        if _only_call_ended(exc):
+            status = self._status_after_flow(session)
+            misuse = session.ended_by_flow and session.forwarded_to is None
+            if misuse:
+                logger.warning(
+                    "call %s: the flow used the call after it hung up (%s); "
+                    "return after hangup() instead",
+                    session.call_id,
+                    exc,
+                    extra=call_fields(session.call_id),
+                )
+            return status, None, exc if session.shut_down or misuse else None
+        logger.error("flow on call %s raised %s", session.call_id, type(exc).__name__, exc_info=exc)
+        return "failed", None, exc
 
     @staticmethod
     def _status_after_flow(session: CallSession) -> CallStatus:
@@ -913,7 +951,7 @@ class Runtime:
                 or session.end_reason
             ),
             transcript=session.transcript,
-            recordings=session.recordings,
+            recordings=session.recordings or [],
             dropped=session.dropped,
         )
         handle._finish(result)

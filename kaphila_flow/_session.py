@@ -16,6 +16,7 @@ from . import _events as ev
 from ._exceptions import CallEnded
 from ._gathers import GatherLedger, provider_time
 from ._result import MASK, TranscriptEntry
+from ._wake import Parking
 
 if TYPE_CHECKING:
     from ._metrics import DropBound
@@ -53,12 +54,12 @@ class Delivery(enum.Enum):
     REJECTED = "rejected"
 
 
-class CallSession:
+class CallSession(Parking):
     """One call from placement to result."""
 
     __slots__ = (
+        "_kinds",
         "_seen",
-        "_wake",
         "amd",
         "answered_at",
         "call_id",
@@ -86,6 +87,7 @@ class CallSession:
         "shut_down",
         "started_at",
         "taken_outcomes",
+        "task",
         "token",
         "transcript",
         "waiting_for",
@@ -98,19 +100,24 @@ class CallSession:
         self.wall_time = wall_time
         self.call_id: str | None = None
         self.caller_id: str | None = None  # the whitelisted number shown to the callee
-        # Plain list and dict: small per call (a parked call should cost little).
+        # Plain list; the rest is made on first use (a parked call should cost little).
         self.inbox: list[ev.Event] = []
         #: Events and transcript entries dropped by the per-call bounds.
         self.dropped = 0
         #: Whether any webhook of this call has reached the runtime.
         self.heard_from = False
-        self._seen: dict[bytes, None] = {}
-        self._wake: anyio.Event | None = None
+        self._seen: dict[bytes, None] | None = None
+        Parking.__init__(self)
+        #: The kinds of event the parked flow waits for (``Parking`` does the waiting).
+        self._kinds: tuple[type[ev.Event], ...] = ()
         self.ended = False
         self.ended_by_flow = False
         self.end_event: ev.Event | None = None
         self.end_reason: str | None = None
-        self.flow_scope: anyio.CancelScope | None = None
+        #: The call's task (``TaskGroup.start_soon``), and the same while its flow runs:
+        #: the call's end cancels it, no cancel scope of its own per flow.
+        self.task: anyio.TaskHandle[None] | None = None
+        self.flow_scope: anyio.TaskHandle[None] | None = None
         #: What the flow awaits, for people (str() it): a phone in a test, an error.
         self.waiting_for: object | None = None
         self.amd: ev.Amd | None = None
@@ -127,7 +134,7 @@ class CallSession:
         self.gathers: GatherLedger | None = None
         self.sensitive = False
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
-        self.recordings: list[ev.Event] = []
+        self.recordings: list[ev.Event] | None = None  # made on the first recording event
         self.transcript: list[TranscriptEntry] = []
         self.on_deadline: Callable[[CallSession, float], None] | None = None
         #: Called each time the flow starts waiting for an event (a test's phone).
@@ -151,11 +158,14 @@ class CallSession:
         self.heard_from = True
         key = identity if identity is not None else event.delivery_identity()
         if key is not None:
-            if key in self._seen:
+            seen = self._seen
+            if seen is None:
+                seen = self._seen = {}
+            elif key in seen:
                 return Delivery.DUPLICATE
-            self._seen[key] = None
-            if len(self._seen) > SEEN_LIMIT:
-                del self._seen[next(iter(self._seen))]  # the oldest (dicts keep order)
+            seen[key] = None
+            if len(seen) > SEEN_LIMIT:
+                del seen[next(iter(seen))]  # the oldest (dicts keep order)
         self._observe(event)
         if isinstance(event, ev.CallEnded) or (
             isinstance(event, ev.CallTimeout) and self.answered_at is None
@@ -178,7 +188,10 @@ class CallSession:
         self.inbox.append(event)
         if len(self.inbox) > INBOX_LIMIT:
             self._drop_oldest_informational()
-        self.notify()
+        # Only what the flow waits for resumes it: a key press, a playback's end or a
+        # gather's progress is recorded while the flow stays parked (ended calls woke it).
+        if self._wake is not None and isinstance(event, self._kinds):
+            self.notify()
         return Delivery.DELIVERED
 
     def answer_news(self, first: ev.Event | None) -> tuple[bool, ev.Amd | None]:
@@ -290,6 +303,8 @@ class CallSession:
         if isinstance(event, ev.GatherProgress):
             self.gather_progress = event.digits
         elif isinstance(event, (ev.RecordingStarted, ev.RecordingStopped, ev.RecordingCompleted)):
+            if self.recordings is None:
+                self.recordings = []
             if len(self.recordings) < RECORDING_LIMIT:
                 self.recordings.append(event)
             else:
@@ -335,15 +350,13 @@ class CallSession:
             self.flow_scope.cancel()
         self.notify()
 
-    @property
-    def parked(self) -> bool:
-        """Whether the flow is blocked waiting and nothing has woken it yet."""
-        return self._wake is not None
-
-    def notify(self) -> None:
-        wake, self._wake = self._wake, None
-        if wake is not None:
-            wake.set()
+    async def _park(self, kinds: tuple[type[ev.Event], ...]) -> None:
+        """Wait until ``notify``: an event of ``kinds``, the end, or a deadline."""
+        self._kinds = kinds
+        try:
+            await self.park()
+        finally:
+            self._wake = None
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -381,9 +394,11 @@ class CallSession:
                 if until is not None and not scheduled and self.on_deadline is not None:
                     self.on_deadline(self, until)
                     scheduled = True
-                self._wake = wake = anyio.Event()
-                await wake.wait()
+                # As ``_park``, inline: one coroutine frame less per parked call.
+                self._kinds = kinds
+                await self.park()
         finally:
+            self._wake = None
             self.waiting_for = None
 
     async def end_news(self, until: float) -> None:
@@ -391,17 +406,15 @@ class CallSession:
         (``call.ended``) after the runtime learnt of it another way (a 404, a
         ``call.timeout``)."""
         while not isinstance(self.end_event, ev.CallEnded) and anyio.current_time() < until:
-            self._wake = wake = anyio.Event()
             with anyio.move_on_after(until - anyio.current_time()):
-                await wake.wait()
+                await self._park((ev.CallEnded, ev.CallTimeout))
 
     async def first_word(self, until: float) -> str | None:
         """Wait, until ``until`` at most, for a webhook at this call's own token; the
         call id it names (the proof a lost ``/makecall`` placed this call)."""
         while not self.inbox and anyio.current_time() < until:
-            self._wake = wake = anyio.Event()
             with anyio.move_on_after(until - anyio.current_time()):
-                await wake.wait()
+                await self._park((ev.Event,))
         return self.inbox[0].call_id if self.inbox else None
 
     def end_for(self, cancelled: BaseException) -> BaseException | None:

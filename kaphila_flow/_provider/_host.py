@@ -8,6 +8,7 @@ the playback does. The fake delivers webhooks in memory; the simulator over HTTP
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +44,9 @@ class ProviderHost:
         self._t0: float | None = None
         self._last = origin
         self._wake: anyio.Event | None = None
+        #: Until when the scheduler sleeps (-inf while it runs): a poke that brings
+        #: nothing earlier leaves it asleep.
+        self._sleeping_until = -math.inf
         self._playbacks: dict[int, anyio.Event] = {}
 
     def now(self) -> float:
@@ -62,8 +66,12 @@ class ProviderHost:
         return self._t0 + (provider_time - self.origin) / self.speed
 
     def poke(self) -> None:
-        """Something changed: the scheduler looks again at once."""
-        if self._wake is not None:
+        """Something changed: the scheduler looks again at once if it must, that is if
+        the provider now has something due before the scheduler would wake anyway."""
+        if self._wake is None:
+            return
+        due = self.provider.next_deadline()
+        if due is not None and due < self._sleeping_until:
             self._wake.set()
 
     async def run(
@@ -75,15 +83,18 @@ class ProviderHost:
         task_status.started()
         while True:
             self._wake = wake = anyio.Event()
+            self._sleeping_until = -math.inf
             now = self.now()
             provider.advance(now)
             self._flush(now)
             due = provider.next_deadline()
             if due is None:
+                self._sleeping_until = math.inf
                 await wake.wait()
                 continue
             delay = (due - self.now()) / self.speed
             if delay > 0:
+                self._sleeping_until = due
                 with anyio.move_on_after(delay) as scope:
                     await wake.wait()
                 if scope.cancelled_caught and self._last < due:

@@ -119,7 +119,7 @@ class FakeKaphila:
         self._indexed = 0
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         self._phones: list[Phone] = []
-        self._changed = anyio.Event()
+        self._changed: anyio.Event | None = None  # made when someone waits
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
@@ -239,11 +239,14 @@ class FakeKaphila:
         self._change()
 
     def _change(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     async def changed(self) -> None:
         """Wait until something happens: a command, a webhook, a call's end."""
+        if self._changed is None:
+            self._changed = anyio.Event()
         await self._changed.wait()
 
     # -- the callee's actions, for its phone -------------------------------------------
