@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: test demo lint typecheck docs browser screenshot fuzz bench diagrams clean
+.PHONY: test demo lint typecheck docs browser screenshot fuzz bench load diagrams clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,9 +54,16 @@ demo: $(STAMP)
 fuzz: $(STAMP)
 	KAPHILA_FUZZ_EXAMPLES=20000 KAPHILA_FLOOD_EVENTS=1000000 $(BIN)/python -m pytest -q -m fuzz tests
 
+# Benchmarks against baselines measured in the same run: table and plots in
+# benchmarks/results/ (BENCH_ARGS=--quick for a shorter run).
 bench: $(STAMP)
 	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet matplotlib
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# 300, 1,000 and 3,000 calls at once through the simulator, each callee its own keys;
+# fails on any key lost or misattributed. Receiver latency under load, measured.
+load: $(STAMP)
+	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 diagrams: $(STAMP)
 	$(BIN)/python docs/make_diagrams.py
