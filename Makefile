@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.docs-installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: test demo lint typecheck docs browser screenshot fuzz bench load diagrams clean
 
@@ -14,6 +15,10 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
@@ -56,13 +61,12 @@ fuzz: $(STAMP)
 
 # Benchmarks against baselines measured in the same run: table and plots in
 # benchmarks/results/ (BENCH_ARGS=--quick for a shorter run).
-bench: $(STAMP)
-	$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet matplotlib
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # 300, 1,000 and 3,000 calls at once through the simulator, each callee its own keys;
 # fails on any key lost or misattributed. Receiver latency under load, measured.
-load: $(STAMP)
+load: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
 diagrams: $(STAMP)
