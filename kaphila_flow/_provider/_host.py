@@ -8,6 +8,7 @@ the playback does. The fake delivers webhooks in memory; the simulator over HTTP
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +44,8 @@ class ProviderHost:
         self._t0: float | None = None
         self._last = origin
         self._wake: anyio.Event | None = None
+        #: Provider time the scheduler sleeps until (``inf``: until poked).
+        self._until = math.inf
         self._playbacks: dict[int, anyio.Event] = {}
 
     def now(self) -> float:
@@ -62,9 +65,14 @@ class ProviderHost:
         return self._t0 + (provider_time - self.origin) / self.speed
 
     def poke(self) -> None:
-        """Something changed: the scheduler looks again at once."""
-        if self._wake is not None:
-            self._wake.set()
+        """Something changed: the scheduler looks again at once, if it now has something
+        to do before the moment it sleeps until (most requests change nothing sooner)."""
+        wake = self._wake
+        if wake is None or wake.is_set():
+            return
+        due = self.provider.next_deadline()
+        if due is not None and due < self._until:
+            wake.set()
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -80,10 +88,12 @@ class ProviderHost:
             self._flush(now)
             due = provider.next_deadline()
             if due is None:
+                self._until = math.inf
                 await wake.wait()
                 continue
             delay = (due - self.now()) / self.speed
             if delay > 0:
+                self._until = due
                 with anyio.move_on_after(delay) as scope:
                     await wake.wait()
                 if scope.cancelled_caught and self._last < due:
