@@ -45,6 +45,8 @@ class Results:
 
     runs: dict[int, dict[str, list[Run]]] = field(default_factory=dict)
     below: dict[str, list[Run]] = field(default_factory=dict)
+    #: The simulator alone, driven by a near-free client (``bare``), one run per size.
+    alone: dict[int, Run] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
     def add(self, runs: dict[str, list[Run]]) -> None:
@@ -73,6 +75,9 @@ def measure(settings: Settings) -> Results:
     for size in settings.sizes:
         results.runs[size] = paired(Plan(size), settings.rounds_for(size))
         results.add(results.runs[size])
+        print(f"  the simulator alone, {size} calls", flush=True)
+        results.alone[size] = asyncio.run(run_once("bare", Plan(size)))
+        results.add({"simulator alone": [results.alone[size]]})
     if settings.below:
         results.below = paired(Plan(settings.below), settings.below_rounds)
         results.add(results.below)
@@ -135,6 +140,19 @@ def rows(results: Results) -> list[Row]:
                 spread(runtime),
             )
         )
+        alone = results.alone.get(size)
+        if alone is not None:
+            out.append(
+                Row(
+                    name,
+                    f"the simulator alone (near-free client; busy "
+                    f"{alone.simulator_share:.0%} of a core) vs the runtime: calls/s",
+                    alone.rate,
+                    median([run.rate for run in runs["runtime"]]),
+                    "/s",
+                    "headroom: ratio >= 1",
+                )
+            )
     for label, runs in observed(results):
         for q in (50, 99):
             ours, base = _steps(runs["runtime"], q), _steps(runs["handwritten"], q)
