@@ -1,19 +1,20 @@
 """`make bench`: every benchmark, one table with ratios, results/latest.md and plots.
 
-    python -m benchmarks [--quick | --smoke] [--out FOLDER]
+    python -m benchmarks [--quick | --smoke] [--out FOLDER] [--skip test_speed,scale,...]
 
 ``--quick`` runs fewer sizes and rounds; ``--smoke`` runs only the end-to-end and load
 harness with a handful of calls (what the test suite runs so it cannot rot). Calls
-that fail their menu are listed at the end and make the exit status non-zero.
+that fail their menu, and benchmarks that fail or hang, are listed at the end and make
+the exit status non-zero.
 """
 
 from __future__ import annotations
 
-import gc
+import pickle
 import platform
+import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from typing import Any
 from . import _plots, end_to_end, load
 from ._report import Row, table
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _rows_and_curves(found: Any) -> tuple[list[Row], dict[str, Any]]:
@@ -31,23 +33,39 @@ def _rows_and_curves(found: Any) -> tuple[list[Row], dict[str, Any]]:
     return list(found), {}
 
 
-def _in_process(quick: bool, rows: list[Row], curves: dict[str, Any]) -> None:
-    """The in-process benchmarks first, each after a collection: a large heap left by
-    one would slow what runs after it in the same process."""
-    from . import explore, ingest, scale, test_speed
+#: The in-process benchmarks, each run in a process of its own under a time limit.
+IN_PROCESS = (
+    ("test speed", "test_speed"),
+    ("explore", "explore"),
+    ("scale", "scale"),
+    ("webhook ingest", "ingest"),
+)
+LIMIT = {False: 600.0, True: 240.0}  # seconds for one, full and --quick
 
-    steps: list[tuple[str, Callable[[bool], Any]]] = [
-        ("test speed", test_speed.run),
-        ("explore", explore.run),
-        ("scale", scale.run),
-        ("webhook ingest", ingest.run),
-    ]
-    for name, step in steps:
-        print(f"{name} ...", flush=True)
-        found, more = _rows_and_curves(step(quick))
+
+def _in_process(
+    quick: bool, skip: set[str], rows: list[Row], curves: dict[str, Any], problems: list[str]
+) -> None:
+    for title, name in IN_PROCESS:
+        if name in skip:
+            print(f"{title}: skipped", flush=True)
+            continue
+        print(f"{title} ...", flush=True)
+        command = [sys.executable, "-m", "benchmarks._one", name] + (["--quick"] if quick else [])
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, capture_output=True, timeout=LIMIT[quick], check=False
+            )
+        except subprocess.TimeoutExpired:
+            problems.append(f"{title}: did not finish within {LIMIT[quick]:.0f} s")
+            continue
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            problems.append(f"{title}: failed ({why[0]})")
+            continue
+        found, more = _rows_and_curves(pickle.loads(done.stdout))
         rows += found
         curves.update(more)
-        gc.collect()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     rows: list[Row] = []
     curves: dict[str, Any] = {}
+    problems: list[str] = []
     if not smoke:
-        _in_process(quick, rows, curves)
+        skip = set(argv[argv.index("--skip") + 1].split(",")) if "--skip" in argv else set()
+        _in_process(quick, skip, rows, curves, problems)
     print("end to end ...", flush=True)
     settings = end_to_end.SMOKE if smoke else end_to_end.QUICK if quick else end_to_end.FULL
     results = end_to_end.measure(settings)
@@ -67,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = load.SMOKE if smoke else load.QUICK if quick else load.SIZES
     load_rows, load_results = load.run(sizes)
     rows += load_rows
-    problems = results.failures + load.failures(load_results)
+    problems += results.failures + load.failures(load_results)
 
     folder.mkdir(parents=True, exist_ok=True)
     plots: list[Path] = []
