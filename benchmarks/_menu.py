@@ -38,10 +38,12 @@ def keys(n: int, digits: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """``calls`` calls at once, each gathering ``digits`` keys."""
+    """``calls`` calls, each gathering ``digits`` keys: all at once, or one every
+    ``pace`` seconds (well below saturation: what one step costs, not the queue)."""
 
     calls: int
     digits: int = 1
+    pace: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.calls <= MAX_CALLS:

@@ -176,6 +176,7 @@ async def run_once(
                 url,
                 str(plan.calls),
                 str(plan.digits),
+                str(plan.pace),
                 stdin=True,
             )
             ready = await _line(side, f"the {kind} side")

@@ -1,6 +1,6 @@
 """One side of the end-to-end benchmark, as its own process (its CPU is its own).
 
-    python -m benchmarks._sides runtime|handwritten|bare SIMULATOR_URL CALLS DIGITS
+    python -m benchmarks._sides runtime|handwritten|bare SIMULATOR_URL CALLS DIGITS PACE
 
 - ``runtime``: the menu as a kaphila_flow flow, the runtime's receiver on hypercorn.
 - ``handwritten``: the menu as the provider's docs suggest, a Quart webhook handler that
@@ -9,7 +9,8 @@
 - ``bare``: the same state machine on raw asyncio HTTP (``_rawhttp``): a near-free
   client, to measure the simulator alone.
 
-Each places every call at once (bounded by the same in-flight limits), prints
+Each places every call at once (bounded by the same in-flight limits; or one every
+PACE seconds), prints
 ``{"ready": RECEIVER_URL, "probe": PATH}`` once its receiver serves, waits for a line
 on stdin, runs, and prints one JSON line: completed calls, failures (a wrong or missing
 key, a call that did not finish), seconds and its own CPU seconds for the run.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -81,7 +83,11 @@ async def runtime_side(simulator: str, plan: Plan, ready: Ready) -> dict[str, An
         base = url.rsplit("/", 1)[0]
         await ready(base, "/healthz")
         started, cpu = time.perf_counter(), cpu_seconds()
-        handles = [await runtime.start(number(n), menu) for n in range(plan.calls)]
+        handles = []
+        for n in range(plan.calls):
+            handles.append(await runtime.start(number(n), menu))
+            if plan.pace:
+                await anyio.sleep(plan.pace)
         seen: set[int] = set()
         with anyio.move_on_after(deadline_for(plan)):
             for n, handle in enumerate(handles):
@@ -174,9 +180,11 @@ class MenuMachine:
 
     async def run(self, webhook_base: str) -> tuple[float, float]:
         started, cpu = time.perf_counter(), cpu_seconds()
-        placing = [
-            asyncio.ensure_future(self.place(n, webhook_base)) for n in range(self.plan.calls)
-        ]
+        placing = []
+        for n in range(self.plan.calls):
+            placing.append(asyncio.ensure_future(self.place(n, webhook_base)))
+            if self.plan.pace:
+                await asyncio.sleep(self.plan.pace)
         try:
             await asyncio.wait_for(self.all_done.wait(), deadline_for(self.plan))
         except TimeoutError:
@@ -272,8 +280,17 @@ async def _main(kind: str, simulator: str, plan: Plan) -> dict[str, Any]:
 
 
 def main() -> None:
-    kind, simulator, calls, digits = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    result = asyncio.run(_main(kind, simulator, Plan(calls, digits)))
+    kind, simulator = sys.argv[1], sys.argv[2]
+    plan = Plan(int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+    profile = os.environ.get("KAPHILA_BENCH_PROFILE")
+    if profile:  # where this side's time goes: python -m benchmarks._profile OUT
+        import cProfile
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(asyncio.run, _main(kind, simulator, plan))
+        profiler.dump_stats(profile)
+    else:
+        result = asyncio.run(_main(kind, simulator, plan))
     print(json.dumps(result), flush=True)
 
 

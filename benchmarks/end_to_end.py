@@ -27,7 +27,8 @@ class Settings:
     rounds: int = 3
     #: Sizes run in fewer rounds (a 3,000-call round takes long): size -> rounds.
     fewer: tuple[tuple[int, int], ...] = ((3000, 2),)
-    below: int = 50  # calls at once well below saturation, for per-step cost
+    below: int = 50  # calls one after another, well below saturation: per-step cost
+    below_pace: float = 0.05  # seconds between two of them
     below_rounds: int = 3
 
     def rounds_for(self, size: int) -> int:
@@ -79,7 +80,9 @@ def measure(settings: Settings) -> Results:
         results.alone[size] = asyncio.run(run_once("bare", Plan(size)))
         results.add({"simulator alone": [results.alone[size]]})
     if settings.below:
-        results.below = paired(Plan(settings.below), settings.below_rounds)
+        results.below = paired(
+            Plan(settings.below, pace=settings.below_pace), settings.below_rounds
+        )
         results.add(results.below)
     return results
 
@@ -107,8 +110,9 @@ def observed(results: Results) -> list[tuple[str, dict[str, list[Run]]]]:
     """Where step latency is read: below saturation, and at the largest size."""
     found: list[tuple[str, dict[str, list[Run]]]] = []
     if results.below:
-        calls = results.below["runtime"][0].plan.calls
-        found.append((f"below saturation, {calls} calls", results.below))
+        plan = results.below["runtime"][0].plan
+        label = f"below saturation, {plan.calls} calls one every {plan.pace * 1000:.0f} ms"
+        found.append((label, results.below))
     if results.runs:
         top = max(results.runs)
         found.append((f"at saturation, {top:,} calls", results.runs[top]))
