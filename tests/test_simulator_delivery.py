@@ -1,7 +1,7 @@
 """The simulator's webhooks over real sockets: in order, to any well-framed receiver.
 
 Receivers answer with a Content-Length body on a kept-alive connection, with chunks,
-or close the connection after every answer; each call's webhooks still arrive once
+or close the connection after every answer, saying so or not; each call's webhooks still arrive once
 each, in the order the provider emitted them, while many calls go out side by side.
 """
 
@@ -24,7 +24,10 @@ ANSWERS = {
     "length": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
     "close": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    # Keep-alive promised, then the connection dropped (an idle timeout): sent anew.
+    "dropped": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 }
+CLOSING = ("close", "dropped")
 
 
 class Seen:
@@ -61,7 +64,7 @@ async def _receiver(framing: str, seen: Seen, task_status: anyio.abc.TaskStatus[
                 event = json.loads(await reader.receive_exactly(length))
                 seen.add(event["callId"], event["event"])
                 await stream.send(ANSWERS[framing])
-                if framing == "close":
+                if framing in CLOSING:
                     return
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
