@@ -15,6 +15,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     plots: list[Path] = []
     if _plots.available():
-        plots += _plots.end_to_end(results.runs, folder)
-        plots += _plots.steps(end_to_end.observed(results), folder)
-        plots += _plots.load(load_results, folder)
-        plots += _plots.scaling(curves, folder)
+        drawings: list[tuple[str, Callable[[], list[Path]]]] = [
+            ("end to end", lambda: _plots.end_to_end(results.runs, folder)),
+            ("step latency", lambda: _plots.steps(end_to_end.observed(results), folder)),
+            ("load", lambda: _plots.load(load_results, folder)),
+            ("scaling", lambda: _plots.scaling(curves, folder)),
+        ]
+        for name, draw in drawings:
+            try:
+                plots += draw()
+            except Exception as exc:  # a plot never costs the table of a long run
+                problems.append(f"the {name} plot failed: {exc!r}")
     else:
         print("no plots: matplotlib is not installed (make bench installs it)", flush=True)
     report = table(rows)
