@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._menu import Plan
+from ._sides import deadline_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_EVERY = 0.010
@@ -188,7 +189,12 @@ async def run_once(
             assert side.stdin is not None
             side.stdin.write(b"go\n")
             await side.stdin.drain()
-            result = await _line(side, f"the {kind} side")
+            try:
+                result = await asyncio.wait_for(
+                    _line(side, f"the {kind} side"), deadline_for(plan) + 120
+                )
+            except TimeoutError:
+                raise BenchmarkError(f"the {kind} side, {plan.calls} calls, hung") from None
             prober.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await prober
