@@ -1,78 +1,128 @@
-"""`make bench`: every benchmark, one table with ratios, results/latest.md and a plot."""
+"""`make bench`: every benchmark, one table with ratios, results/latest.md and plots.
+
+    python -m benchmarks [--quick | --smoke] [--out FOLDER] [--skip test_speed,scale,...]
+
+``--quick`` runs fewer sizes and rounds; ``--smoke`` runs only the end-to-end and load
+harness with a handful of calls (what the test suite runs so it cannot rot). Calls
+that fail their menu, and benchmarks that fail or hang, are listed at the end and make
+the exit status non-zero.
+"""
 
 from __future__ import annotations
 
-import gc
+import pickle
 import platform
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from . import end_to_end, explore, ingest, scale, test_speed
+from . import _plots, end_to_end, load
 from ._report import Row, table
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 
 
-def plot(curves: dict[str, dict[int, dict[str, float]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (memory, resume) = plt.subplots(1, 2, figsize=(10, 4))
-    for backend, curve in curves.items():
-        sizes = sorted(curve)
-        memory.plot(sizes, [curve[n]["bytes"] / 1024 for n in sizes], marker="o", label=backend)
-        resume.plot(sizes, [curve[n]["resume_us"] for n in sizes], marker="o", label=backend)
-    memory.axhline(4, color="grey", linestyle="--", label="goal (4 KB)")
-    for axis, title, unit in (
-        (memory, "memory per parked call", "KB"),
-        (resume, "resume cost per call", "µs"),
-    ):
-        axis.set_xscale("log")
-        axis.set_xlabel("concurrent calls parked in a gather")
-        axis.set_ylabel(unit)
-        axis.set_title(title)
-        axis.set_ylim(bottom=0)
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+def _rows_and_curves(found: Any) -> tuple[list[Row], dict[str, Any]]:
+    """A benchmark's rows, with or without curves for a plot beside them."""
+    if isinstance(found, tuple):
+        return list(found[0]), dict(found[1])
+    return list(found), {}
 
 
-def main() -> None:
-    quick = "--quick" in sys.argv
+#: The in-process benchmarks, each run in a process of its own under a time limit.
+IN_PROCESS = (
+    ("test speed", "test_speed"),
+    ("explore", "explore"),
+    ("scale", "scale"),
+    ("webhook ingest", "ingest"),
+)
+LIMIT = {False: 600.0, True: 240.0}  # seconds for one, full and --quick
+
+
+def _in_process(
+    quick: bool, skip: set[str], rows: list[Row], curves: dict[str, Any], problems: list[str]
+) -> None:
+    for title, name in IN_PROCESS:
+        if name in skip:
+            print(f"{title}: skipped", flush=True)
+            continue
+        print(f"{title} ...", flush=True)
+        command = [sys.executable, "-m", "benchmarks._one", name] + (["--quick"] if quick else [])
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, capture_output=True, timeout=LIMIT[quick], check=False
+            )
+        except subprocess.TimeoutExpired:
+            problems.append(f"{title}: did not finish within {LIMIT[quick]:.0f} s")
+            continue
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            problems.append(f"{title}: failed ({why[0]})")
+            continue
+        found, more = _rows_and_curves(pickle.loads(done.stdout))
+        rows += found
+        curves.update(more)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    quick, smoke = "--quick" in argv, "--smoke" in argv
+    folder = Path(argv[argv.index("--out") + 1]) if "--out" in argv else RESULTS
     started = time.monotonic()
     rows: list[Row] = []
-    # In-process benchmarks first, each after a collection: the 100k-call scale run
-    # leaves a large heap that would slow what runs after it in the same process.
-    print("test speed ...", flush=True)
-    rows += test_speed.run(quick)
-    gc.collect()
-    print("explore ...", flush=True)
-    rows += explore.run(quick)
-    gc.collect()
-    print("scale ...", flush=True)
-    scale_rows, curves = scale.run(quick)
-    rows += scale_rows
-    gc.collect()
-    print("webhook ingest ...", flush=True)
-    rows += ingest.run(quick)
+    curves: dict[str, Any] = {}
+    problems: list[str] = []
+    if not smoke:
+        skip = set(argv[argv.index("--skip") + 1].split(",")) if "--skip" in argv else set()
+        _in_process(quick, skip, rows, curves, problems)
     print("end to end ...", flush=True)
-    rows += end_to_end.run(quick)
+    settings = end_to_end.SMOKE if smoke else end_to_end.QUICK if quick else end_to_end.FULL
+    results = end_to_end.measure(settings)
+    rows += end_to_end.rows(results)
+    print("load ...", flush=True)
+    sizes = load.SMOKE if smoke else load.QUICK if quick else load.SIZES
+    load_rows, load_results = load.run(sizes)
+    rows += load_rows
+    problems += results.failures + load.failures(load_results)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plots: list[Path] = []
+    if _plots.available():
+        drawings: list[tuple[str, Callable[[], list[Path]]]] = [
+            ("end to end", lambda: _plots.end_to_end(results.runs, folder)),
+            ("step latency", lambda: _plots.steps(end_to_end.observed(results), folder)),
+            ("load", lambda: _plots.load(load_results, folder)),
+            ("scaling", lambda: _plots.scaling(curves, folder)),
+        ]
+        for name, draw in drawings:
+            try:
+                plots += draw()
+            except Exception as exc:  # a plot never costs the table of a long run
+                problems.append(f"the {name} plot failed: {exc!r}")
+    else:
+        print("no plots: matplotlib is not installed (make bench installs it)", flush=True)
     report = table(rows)
-    RESULTS.mkdir(exist_ok=True)
-    plot(curves, RESULTS / "scaling.png")
+    mode = " (--smoke)" if smoke else " (--quick)" if quick else ""
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"Python {platform.python_version()}, {time.monotonic() - started:.0f} s in all.\n\n"
+        f"Python {platform.python_version()}, {time.monotonic() - started:.0f} s in all{mode}. "
+        "Figures: median over rounds, (min-max) where there were several.\n\n"
     )
-    (RESULTS / "latest.md").write_text(header + report + "\n\n![scaling](scaling.png)\n")
+    images = "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
+    failed = "".join(f"\n- FAILED: {problem}" for problem in problems)
+    (folder / "latest.md").write_text(header + report + "\n" + failed + "\n" + images)
     print()
     print(report)
-    print(f"\nwritten: {RESULTS / 'latest.md'} and {RESULTS / 'scaling.png'}")
+    for problem in problems:
+        print("FAILED:", problem, file=sys.stderr)
+    print(f"\nwritten: {folder / 'latest.md'} and {len(plots)} plots")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

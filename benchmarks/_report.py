@@ -14,6 +14,9 @@ class Row:
     baseline: float | None
     unit: str
     goal: str
+    #: The spread over rounds (min, max), where there are rounds.
+    ours_range: tuple[float, float] | None = None
+    baseline_range: tuple[float, float] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -26,6 +29,10 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def spread(values: list[float]) -> tuple[float, float]:
+    return (min(values), max(values))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -34,14 +41,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def _figure(value: float, unit: str, bounds: tuple[float, float] | None) -> str:
+    if not unit and float(value).is_integer():  # a count
+        text = f"{int(value):,}"
+        if bounds is not None and bounds[0] != bounds[1]:
+            text += f" ({int(bounds[0]):,}-{int(bounds[1]):,})"
+        return text
+    text = f"{value:,.2f} {unit}" if abs(value) < 10 else f"{value:,.1f} {unit}"
+    if bounds is not None and bounds[0] != bounds[1]:
+        low, high = bounds
+        form = "{:,.2f}" if abs(high) < 10 else "{:,.1f}"
+        text += f" ({form.format(low)}-{form.format(high)})"
+    return text
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| benchmark | figure | kaphila_flow | baseline | ratio | goal |",
         "|---|---|---:|---:|---:|---|",
     ]
     for row in rows:
-        base = "" if row.baseline is None else f"{row.baseline:,.1f} {row.unit}"
+        ours = _figure(row.ours, row.unit, row.ours_range)
+        base = "" if row.baseline is None else _figure(row.baseline, row.unit, row.baseline_range)
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
-        ours = f"{row.ours:,.1f} {row.unit}"
         lines.append(f"| {row.benchmark} | {row.figure} | {ours} | {base} | {ratio} | {row.goal} |")
     return "\n".join(lines)

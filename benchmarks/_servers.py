@@ -13,6 +13,7 @@ import json
 import sys
 from collections import deque
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -27,7 +28,7 @@ async def runtime_side(port: int, calls: int) -> None:
     async def parked(call: Call) -> str:
         return await call.gather(num_digits=4, timeout=3600)
 
-    runtime = Runtime(Answering())
+    runtime = Runtime(Answering(), webhook_url=f"http://127.0.0.1:{port}/webhooks")
     async with runtime, anyio.create_task_group() as tg:
         handles = [await runtime.start("16089270862", parked) for _ in range(calls)]
         await wait_all_tasks_blocked()
@@ -35,7 +36,7 @@ async def runtime_side(port: int, calls: int) -> None:
             runtime.dispatch(events.CallAnswered(call_id=handle.call_id or ""))
         await wait_all_tasks_blocked()
         url = await tg.start(runtime.serve, f"127.0.0.1:{port}")
-        paths = [[f"/webhooks/{s.token}", s.call_id] for s in runtime._calls.values()]
+        paths = [[urlsplit(h.webhook_url or "").path, h.call_id] for h in handles]
         print(json.dumps({"paths": paths, "url": url}), flush=True)
         await anyio.sleep_forever()
 

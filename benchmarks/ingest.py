@@ -9,7 +9,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from ._report import Row, median
+from ._report import Row, median, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLS = 200
@@ -69,5 +69,7 @@ def run(quick: bool = False) -> list[Row]:
             median(rates["bare"]),
             "/s",
             "ratio >= 0.85",
+            spread(rates["runtime"]),
+            spread(rates["bare"]),
         )
     ]

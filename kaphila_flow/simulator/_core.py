@@ -34,6 +34,7 @@ from .._numbers import normalize_number
 from .._provider import DEFAULT_KEY, Account, AccountState, Faults, Provider, ProviderCall, Webhook
 from .._provider._host import ProviderHost
 from .._signing import sign
+from ._delivery import Delivery
 from ._notices import (
     DEFAULT_FEED_LIMIT,
     Notice,
@@ -42,6 +43,7 @@ from ._notices import (
     call_notices,
     request_notice,
 )
+from ._wire11 import DeliveryFailed, HttpxPoster, Poster
 
 __all__ = ["DEFAULT_KEY", "INSTANT", "USER_AGENT", "Simulator"]
 
@@ -52,7 +54,7 @@ R = TypeVar("R")
 USER_AGENT = "Kaphila-API-API/2.0"
 #: A speed at which a 30-second call takes about 30 milliseconds.
 INSTANT = 1000.0
-#: Webhook POSTs in flight at once (and connections in the delivery pool).
+#: Webhook POSTs in flight at once per receiver (each worker owns one connection).
 DELIVERY_CONCURRENCY = 64
 #: Events remembered in ``events`` (every webhook the simulator sent or tried).
 EVENT_LOG_LIMIT = 100_000
@@ -104,12 +106,14 @@ class Simulator:
         #: Webhooks that were never acknowledged after every attempt (or were dropped).
         self.undelivered: list[ev.Event] = []
         self._transport = transport
-        self._http: httpx.AsyncBaseTransport | None = None
+        self._delivery = Delivery(
+            self._send,
+            concurrency=delivery_concurrency,
+            timeout=delivery_timeout,
+            transport=transport,
+        )
         #: Its own Prometheus counters, served at ``/metrics``.
         self.metrics = SimulatorMetrics()
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._limit: anyio.CapacityLimiter | None = None
-        self._queues: dict[str, deque[Webhook]] = {}
         self._webhook_serial = 0
         self._notices = NoticeHub()
         self.provider.on_events = self._events_emitted
@@ -236,23 +240,11 @@ class Simulator:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Play every call until cancelled (webhook delivery included)."""
-        limits = httpx.Limits(
-            max_connections=self.delivery_concurrency,
-            max_keepalive_connections=self.delivery_concurrency,
-        )
-        # The bare transport, not a client: a client logs each URL, and a webhook URL
-        # carries the call's secret token.
-        http = self._transport or httpx.AsyncHTTPTransport(limits=limits)
-        self._limit = anyio.CapacityLimiter(self.delivery_concurrency)
-        async with http, anyio.create_task_group() as tg:
-            self._http = http
-            self._tg = tg
-            try:
-                await tg.start(self.host.run)
-                task_status.started()
-                await anyio.sleep_forever()
-            finally:
-                self._tg = None
+        async with anyio.create_task_group() as tg:
+            await tg.start(self._delivery.run)
+            await tg.start(self.host.run)
+            task_status.started()
+            await anyio.sleep_forever()
 
     # -- webhooks --------------------------------------------------------------------
 
@@ -260,33 +252,27 @@ class Simulator:
         """Due webhooks: each call's go out one at a time, in order."""
         for webhook in webhooks:
             self.events.append(webhook.event)
-            call_id = webhook.event.call_id
-            queue = self._queues.get(call_id)
-            if queue is not None:
-                queue.append(webhook)
-                continue
-            self._queues[call_id] = deque([webhook])
-            if self._tg is not None:
-                self._tg.start_soon(self._drain, call_id)
+            self._delivery.put(webhook)
 
-    async def _drain(self, call_id: str) -> None:
-        queue = self._queues[call_id]
-        try:
-            while queue:
-                webhook = queue[0]
-                acknowledged = await self.deliver(webhook.url, webhook.event, webhook.message_id)
-                self.metrics.webhook(acknowledged)
-                if not acknowledged:
-                    self.undelivered.append(webhook.event)
-                queue.popleft()
-        finally:
-            del self._queues[call_id]
+    async def _send(self, webhook: Webhook, poster: Poster) -> None:
+        acknowledged = await self.deliver(
+            webhook.url, webhook.event, webhook.message_id, poster=poster
+        )
+        self.metrics.webhook(acknowledged)
+        if not acknowledged:
+            self.undelivered.append(webhook.event)
 
-    async def deliver(self, url: str, event: ev.Event, message_id: str = "") -> bool:
+    async def deliver(
+        self, url: str, event: ev.Event, message_id: str = "", *, poster: Poster | None = None
+    ) -> bool:
         """POST one webhook until a 2xx comes back (the one place webhooks leave)."""
-        assert self._http is not None and self._limit is not None
+        if poster is None:
+            async with httpx.AsyncHTTPTransport() as own:
+                transport = self._transport or own
+                return await self.deliver(
+                    url, event, message_id, poster=HttpxPoster(transport, self.delivery_timeout)
+                )
         body = json.dumps(event.to_payload()).encode()
-        timeout = {key: self.delivery_timeout for key in ("connect", "read", "write", "pool")}
         if not message_id:
             self._webhook_serial += 1
             message_id = f"msg_x{self._webhook_serial}"
@@ -298,19 +284,13 @@ class Simulator:
                 headers["webhook-id"] = msg_id
                 headers["webhook-timestamp"] = str(stamp)
                 headers["webhook-signature"] = sign(self.webhook_secret, msg_id, stamp, body)
-            request = httpx.Request(
-                "POST", url, content=body, headers=headers, extensions={"timeout": timeout}
-            )
             try:
-                async with self._limit:
-                    response = await self._http.handle_async_request(request)
-                    await response.aread()
-                    await response.aclose()
-                if 200 <= response.status_code < 300:
+                status = await poster.post(url, body, headers)
+                if 200 <= status < 300:
                     return True
-                reason = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                reason = f"HTTP {status}"
+            except DeliveryFailed as exc:
+                reason = str(exc)
             logger.warning(
                 "webhook %s for call %s to %s failed (%s), attempt %d of %d",
                 event.name,

@@ -1,0 +1,142 @@
+"""A plot per figure family, PNGs beside results/latest.md (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._report import median, percentile
+from ._run import Run
+
+SIDES = (("runtime", "kaphila_flow runtime"), ("handwritten", "hand-written Quart + httpx"))
+
+
+def available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _errorbars(runs: dict[int, dict[str, list[Run]]], kind: str, value: str) -> tuple[Any, ...]:
+    sizes = sorted(runs)
+    values = [[float(getattr(r, value)) for r in runs[n][kind]] for n in sizes]
+    mids = [median(v) for v in values]
+    low = [m - min(v) for m, v in zip(mids, values, strict=True)]
+    high = [max(v) - m for m, v in zip(mids, values, strict=True)]
+    return sizes, mids, [low, high]
+
+
+def end_to_end(runs: dict[int, dict[str, list[Run]]], folder: Path) -> list[Path]:
+    """Calls/s and CPU per call against calls at once, median and min-max per side."""
+    plt = _pyplot()
+    figure, (rate, cpu) = plt.subplots(1, 2, figsize=(11, 4))
+    for kind, label in SIDES:
+        sizes, mids, bars = _errorbars(runs, kind, "rate")
+        rate.errorbar(sizes, mids, yerr=bars, marker="o", capsize=4, label=label)
+        sizes, mids, bars = _errorbars(runs, kind, "cpu_per_call")
+        cpu.errorbar(sizes, mids, yerr=bars, marker="o", capsize=4, label=label)
+    sizes, mids, bars = _errorbars(runs, "runtime", "simulator_cpu_per_call")
+    cpu.errorbar(sizes, mids, yerr=bars, marker="s", capsize=4, linestyle="--", label="simulator")
+    for axis, title, unit in (
+        (rate, "completed calls per second", "calls/s"),
+        (cpu, "CPU per call (each process its own)", "ms"),
+    ):
+        axis.set_xscale("log")
+        axis.set_xlabel("calls placed at once")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.set_ylim(bottom=0)
+        axis.legend()
+    figure.tight_layout()
+    path = folder / "end_to_end.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return [path]
+
+
+def steps(observed: list[tuple[str, dict[str, list[Run]]]], folder: Path) -> list[Path]:
+    """Step latency p50 and p99 per side, below and at saturation (pooled steps)."""
+    if not observed:
+        return []
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(observed), figsize=(5.5 * len(observed), 4), squeeze=False)
+    for axis, (label, runs) in zip(axes[0], observed, strict=True):
+        width = 0.38
+        for offset, (kind, name) in zip((-width / 2, width / 2), SIDES, strict=True):
+            pooled = [s for run in runs[kind] for s in run.steps]
+            values = [percentile(pooled, 50), percentile(pooled, 99)]
+            axis.bar([i + offset for i in range(2)], values, width, label=name)
+        axis.set_xticks([0, 1], ["p50", "p99"])
+        axis.set_ylabel("ms, webhook out to next /voice in")
+        axis.set_title(f"step latency, {label}")
+        axis.legend()
+    figure.tight_layout()
+    path = folder / "step_latency.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return [path]
+
+
+def load(results: dict[int, dict[str, list[Run]]], folder: Path) -> list[Path]:
+    """Receiver latency under load (p50, p99) against calls at once."""
+    if not results:
+        return []
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    sizes = sorted(results)
+    for kind, label in SIDES:
+        for q, style in ((50, ":"), (99, "-")):
+            values = [percentile(results[n][kind][0].probes, q) for n in sizes]
+            axis.plot(sizes, values, marker="o", linestyle=style, label=f"{label}, p{q}")
+    axis.axhline(100, color="grey", linestyle="--", label="goal: p99 < 100 ms")
+    axis.set_xscale("log")
+    axis.set_xlabel("calls placed at once (each its own keys)")
+    axis.set_ylabel("ms")
+    axis.set_title("receiver latency while calls run")
+    axis.set_ylim(bottom=0)
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    path = folder / "load_receiver.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return [path]
+
+
+def scaling(curves: dict[str, dict[int, dict[str, float]]], folder: Path) -> list[Path]:
+    """Memory and resume cost per parked call (the scale benchmark's curves)."""
+    if not curves:
+        return []
+    plt = _pyplot()
+    figure, (memory, resume) = plt.subplots(1, 2, figsize=(10, 4))
+    for backend, curve in curves.items():
+        sizes = sorted(curve)
+        if all("bytes" in curve[n] for n in sizes):
+            memory.plot(sizes, [curve[n]["bytes"] / 1024 for n in sizes], marker="o", label=backend)
+        if all("resume_us" in curve[n] for n in sizes):
+            resume.plot(sizes, [curve[n]["resume_us"] for n in sizes], marker="o", label=backend)
+    for axis, title, unit in (
+        (memory, "memory per parked call", "KB"),
+        (resume, "resume cost per call", "µs"),
+    ):
+        axis.set_xscale("log")
+        axis.set_xlabel("concurrent calls parked in a gather")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.set_ylim(bottom=0)
+        axis.legend()
+    figure.tight_layout()
+    path = folder / "scaling.png"
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return [path]

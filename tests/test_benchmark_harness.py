@@ -1,0 +1,56 @@
+"""The benchmark harness end to end in its smallest form, so `make bench` cannot rot.
+
+Real processes (a fresh simulator per run, each side on its own), a handful of calls,
+one round: the table, the report file and the verdict on every call. Never timings.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks._menu import Plan, Tally, keys
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_smoke_run_reports_every_figure_and_no_failed_call(tmp_path: Path) -> None:
+    status = main(["--smoke", "--out", str(tmp_path)])
+
+    report = (tmp_path / "latest.md").read_text()
+    assert status == 0, report
+    assert "FAILED" not in report
+    figures = re.findall(r"^\| ([^|]+) \| ([^|]+) \|", report, flags=re.MULTILINE)
+    names = {f"{benchmark.strip()}: {figure.strip()}" for benchmark, figure in figures}
+    for expected in (
+        "end to end, 4 calls at once: completed calls/s (1 paired round)",
+        "end to end, 4 calls at once: CPU per call",
+        "end to end, 4 calls at once: failed calls",
+        "load, 4 calls at once, own 4 keys each: calls with wrong, lost or no keys",
+    ):
+        assert expected in names, sorted(names)
+    assert any(name.startswith("step latency, at saturation") for name in names)
+    assert any("receiver latency p99" in name for name in names)
+    assert any("simulator CPU per call" in name for name in names)
+    failed_rows = [line for line in report.splitlines() if "| failed calls |" in line]
+    assert failed_rows and all("| 0 | 0 |" in line for line in failed_rows)
+
+
+def test_each_callee_has_its_own_keys_and_a_wrong_one_is_a_failure() -> None:
+    plan = Plan(calls=3, digits=4)
+    config = plan.simulator_config()
+    assert [keys(n, 4) for n in range(3)] == ["0000", "0001", "0002"]
+    assert config.count('press = "0001"') == 1
+
+    tally = Tally(plan)
+    tally.check(1, "0001")
+    tally.check(2, "0001")  # another call's keys
+    tally.failed(0, "not finished")
+    assert tally.completed == 1
+    assert tally.failures == [
+        "call 2: wanted keys '0002', got '0001'",
+        "call 0: not finished",
+    ]
