@@ -121,12 +121,24 @@ def scaling(curves: dict[str, dict[int, dict[str, float]]], folder: Path) -> lis
     figure, (memory, resume) = plt.subplots(1, 2, figsize=(10, 4))
     for backend, curve in curves.items():
         sizes = sorted(curve)
+        color = None
         if all("bytes" in curve[n] for n in sizes):
-            memory.plot(sizes, [curve[n]["bytes"] / 1024 for n in sizes], marker="o", label=backend)
+            (line,) = memory.plot(
+                sizes, [curve[n]["bytes"] / 1024 for n in sizes], marker="o", label=backend
+            )
+            color = line.get_color()
+        if all("floor_bytes" in curve[n] for n in sizes):
+            memory.plot(
+                sizes,
+                [curve[n]["floor_bytes"] / 1024 for n in sizes],
+                linestyle="--",
+                color=color,
+                label=f"{backend}: bare task on an Event (floor)",
+            )
         if all("resume_us" in curve[n] for n in sizes):
             resume.plot(sizes, [curve[n]["resume_us"] for n in sizes], marker="o", label=backend)
     for axis, title, unit in (
-        (memory, "memory per parked call", "KB"),
+        (memory, "memory per parked call (tracemalloc)", "KB"),
         (resume, "resume cost per call", "µs"),
     ):
         axis.set_xscale("log")
