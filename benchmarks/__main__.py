@@ -64,7 +64,11 @@ def _in_process(
             why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
             problems.append(f"{title}: failed ({why[0]})")
             continue
-        found, more = _rows_and_curves(pickle.loads(done.stdout))
+        try:
+            found, more = _rows_and_curves(pickle.loads(done.stdout))
+        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            problems.append(f"{title}: its result could not be read ({exc})")
+            continue
         rows += found
         curves.update(more)
 

@@ -1,12 +1,14 @@
 """One in-process benchmark in a process of its own: ``python -m benchmarks._one NAME [--quick]``.
 
-Writes its result (rows, or rows and curves) pickled to stdout. ``make bench`` runs each
+Writes its result (rows, or rows and curves) pickled to stdout; what it prints goes
+to stderr. ``make bench`` runs each
 so, under a time limit: a benchmark that hangs or crashes becomes a reported error,
 not a stalled run, and a large heap left by one never slows the next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pickle
 import sys
@@ -15,7 +17,9 @@ import sys
 def main() -> None:
     name, quick = sys.argv[1], "--quick" in sys.argv
     module = importlib.import_module(f"benchmarks.{name}")
-    result = module.run(quick)
+    # Progress lines go to stderr: stdout carries only the pickled result.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = module.run(quick)
     sys.stdout.flush()
     sys.stdout.buffer.write(pickle.dumps(result))
 
