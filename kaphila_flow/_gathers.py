@@ -24,7 +24,6 @@ that gather was sensitive) and never handed to a later gather.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,8 +88,10 @@ class GatherLedger:
     def __init__(self) -> None:
         self._seq = 0
         self.current: GatherTicket | None = None
-        self.owed: deque[GatherTicket] = deque()
-        self._unstarted: deque[GatherTicket] = deque()
+        # Lists, not deques: a few entries at most, and an empty deque costs a parked
+        # call ten times an empty list.
+        self.owed: list[GatherTicket] = []
+        self._unstarted: list[GatherTicket] = []
         #: The latest ``gather.started`` stamp seen (provider time).
         self.latest_start: float | None = None
         #: A lower bound of (provider clock - runtime clock), from stamps vs arrivals.
@@ -113,6 +114,8 @@ class GatherLedger:
         )
         self.current = ticket
         self._unstarted.append(ticket)
+        if len(self._unstarted) > OWED_LIMIT:  # no gather.started ever came
+            del self._unstarted[0]
         return ticket
 
     def answered(self, ticket: GatherTicket) -> None:
@@ -126,7 +129,7 @@ class GatherLedger:
             self.current = None
         self.owed.append(ticket)
         while len(self.owed) > OWED_LIMIT:
-            self.owed.popleft()
+            self.owed.pop(0)
 
     def not_sent(self, ticket: GatherTicket) -> None:
         """The ``/gather`` request failed: nothing of this gather is expected."""
@@ -148,7 +151,7 @@ class GatherLedger:
         """A ``gather.started``: the oldest gather not yet seen starting is this one."""
         moment = stamp[0] if stamp is not None else None
         if self._unstarted:
-            self._unstarted.popleft().started = moment
+            self._unstarted.pop(0).started = moment
         if moment is not None and (self.latest_start is None or moment > self.latest_start):
             self.latest_start = moment
 
@@ -158,13 +161,13 @@ class GatherLedger:
             return None
         current = self.current
         if current is None or self._before(current, stamp):
-            return self.owed.popleft()
+            return self.owed.pop(0)
         if current.started is not None and (stamp is None or stamp[0] > current.started):
             return None  # after the current gather's start, or in order after it
         debt = self.owed[0]
         if not debt.could_produce(outcome):
             return None
-        return self.owed.popleft()
+        return self.owed.pop(0)
 
     def progress_is_current(self, stamp: tuple[float, float] | None) -> bool:
         """Whether a ``gather.progress`` reports the current gather's keys."""

@@ -182,7 +182,7 @@ class CallSession(Parking):
             and not self.stale_outcome(event)
         ):
             # No gather in flight: an outcome now can only be an earlier gather's.
-            owner = ledger.owed.popleft()
+            owner = ledger.owed.pop(0)
             self._note_late(event, owner.seq, owner.sensitive)
             return Delivery.DELIVERED
         self.inbox.append(event)
@@ -266,7 +266,7 @@ class CallSession(Parking):
                 if self.stale_outcome(event):
                     self.note("stale", f"{event.name} for an earlier gather, ignored")
                 elif ledger is not None and ledger.owed:
-                    owner = ledger.owed.popleft()
+                    owner = ledger.owed.pop(0)
                     self._note_late(event, owner.seq, owner.sensitive)
                 else:
                     self.note("stale", f"{event.name} for an earlier gather, ignored")
