@@ -4,6 +4,10 @@ It maps the event loop's clock to provider time (an origin and a speed factor), 
 the one scheduler task that lets time pass (``Provider.advance``) and hands due webhooks
 to the host's delivery, and turns a ``/voice`` or ``/play`` into an await that ends when
 the playback does. The fake delivers webhooks in memory; the simulator over HTTP.
+
+What a request or a callee's action sets off at once happens in the same step (no hop
+through the scheduler task); the scheduler sleeps until the provider's next deadline and
+runs only then, a poke that brings it earlier moving the deadline of the scope it sleeps in.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ class ProviderHost:
         self._on_webhooks = on_webhooks
         self._t0: float | None = None
         self._last = origin
-        self._wake: anyio.Event | None = None
-        #: Until when the scheduler sleeps (-inf while it runs): a poke that brings
-        #: nothing earlier leaves it asleep.
-        self._sleeping_until = -math.inf
+        #: The scope the scheduler sleeps in (None while it runs), and until when (in
+        #: provider time): a poke that brings nothing earlier leaves it asleep.
+        self._sleep: anyio.CancelScope | None = None
+        self._sleeping_until = math.inf
         self._playbacks: dict[int, anyio.Event] = {}
 
     def now(self) -> float:
@@ -66,13 +70,25 @@ class ProviderHost:
         return self._t0 + (provider_time - self.origin) / self.speed
 
     def poke(self) -> None:
-        """Something changed: the scheduler looks again at once if it must, that is if
-        the provider now has something due before the scheduler would wake anyway."""
-        if self._wake is None:
+        """Something changed: what is due now happens now (its webhooks go out), and the
+        scheduler's wake-up moves earlier if the provider has something due before it."""
+        now = self.now()
+        self.provider.advance(now)
+        self._flush(now)
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        """Bring the sleeping scheduler's deadline forward to the provider's next one.
+
+        Moving the deadline of the scope it sleeps in costs no task step: the scheduler
+        runs only when something is due."""
+        sleep = self._sleep
+        if sleep is None:
             return
         due = self.provider.next_deadline()
         if due is not None and due < self._sleeping_until:
-            self._wake.set()
+            self._sleeping_until = due
+            sleep.deadline = self.loop_time(due)
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -82,39 +98,36 @@ class ProviderHost:
         self.now()
         task_status.started()
         while True:
-            self._wake = wake = anyio.Event()
-            self._sleeping_until = -math.inf
             now = self.now()
             provider.advance(now)
             self._flush(now)
             due = provider.next_deadline()
             if due is None:
                 self._sleeping_until = math.inf
-                await wake.wait()
-                continue
-            delay = (due - self.now()) / self.speed
-            if delay > 0:
+                deadline = math.inf
+            else:
                 self._sleeping_until = due
-                with anyio.move_on_after(delay) as scope:
-                    await wake.wait()
-                if scope.cancelled_caught and self._last < due:
-                    self._last = due  # the loop's clock reached it; rounding aside
+                deadline = self.loop_time(due)
+            with anyio.CancelScope(deadline=deadline) as sleep:
+                self._sleep = sleep
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    self._sleep = None
+            if sleep.cancelled_caught and self._last < self._sleeping_until:
+                self._last = self._sleeping_until  # the loop's clock reached it; rounding aside
 
     def handle(self, account: AccountState, command: Command[R]) -> R:
         """Carry out a request that answers at once (anything but a playback)."""
-        now = self.now()
-        reply = self.provider.handle(account, command, now)
-        self._flush(now)
+        reply = self.provider.handle(account, command, self.now())
         self.poke()
         return reply
 
     async def request(self, account: AccountState, command: Command[R]) -> R:
         """Carry out ``command`` now; a playback's answer comes when it finishes."""
-        now = self.now()
-        reply: Any = self.provider.handle(account, command, now)
-        # What the command emitted goes out before its answer comes back, as it may
-        # over HTTP; the scheduler looks again for what comes later.
-        self._flush(now)
+        reply: Any = self.provider.handle(account, command, self.now())
+        # What the command set off now goes out before its answer comes back, as it may
+        # over HTTP; the scheduler wakes for what comes later.
         self.poke()
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
