@@ -13,6 +13,7 @@ ring timeouts, playbacks, gather timeouts and the flow's own sleeps take no real
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -118,7 +119,8 @@ class FakeKaphila:
         self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
         self._indexed = 0
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
-        self._phones: list[Phone] = []
+        #: The phones of calls still going (a finished call's phone is let go).
+        self._phones: dict[int, Phone] = {}
         self._changed: anyio.Event | None = None  # made when someone waits
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
@@ -140,7 +142,7 @@ class FakeKaphila:
         try:
             # Calls still live at the end of a test are hung up by the caller.
             now = self.host.now()
-            for phone in self._phones:
+            for phone in list(self._phones.values()):
                 if not phone.driven and not phone.done:
                     warnings.warn(
                         f"the test never drove its phone for the call to {phone.handle.number} "
@@ -200,10 +202,10 @@ class FakeKaphila:
         region = self.runtime.default_region
         self.provider.expect_call(normalize_number(number, default_region=region), callee)
         handle = await self.runtime.start(number, flow, **dial_options)
-        handle.add_done_callback(lambda _handle: self._change())
-        handle.add_wait_callback(self._change)
         phone = Phone(self, handle)
-        self._phones.append(phone)
+        self._phones[id(phone)] = phone
+        handle.add_done_callback(lambda _handle: self._ended(phone))
+        handle.add_wait_callback(self._change)
         return phone
 
     # -- the transport's side --------------------------------------------------------
@@ -238,16 +240,27 @@ class FakeKaphila:
             self.deliveries.append((webhook.event, reply.status))
         self._change()
 
+    def _ended(self, phone: Phone) -> None:
+        self._phones.pop(id(phone), None)
+        self._change()
+
     def _change(self) -> None:
         changed, self._changed = self._changed, None
         if changed is not None:
             changed.set()
 
-    async def changed(self) -> None:
-        """Wait until something happens: a command, a webhook, a call's end."""
+    async def changed(self, deadline: float = math.inf) -> bool:
+        """Wait until something happens (a command, a webhook, a call's end): ``True``;
+        or until the loop's clock reaches ``deadline`` first: ``False``."""
         if self._changed is None:
             self._changed = anyio.Event()
-        await self._changed.wait()
+        changed = self._changed
+        if deadline == math.inf:
+            await changed.wait()
+            return True
+        with anyio.CancelScope(deadline=deadline):
+            await changed.wait()
+        return changed.is_set()
 
     # -- the callee's actions, for its phone -------------------------------------------
 
@@ -449,46 +462,48 @@ class Phone:
         self.driven = True
         fake = self._fake
         steps_at_start = len(fake.commands)
-        with anyio.move_on_after(fake.patience):
-            while True:
-                await anyio.lowlevel.checkpoint()
-                found = check()
-                if found is not None:
-                    return found
-                if self._handle.done:
-                    result = self._handle.outcome
-                    status = result.status if result else "?"
-                    raise AssertionError(f"expected {expecting}, but the call is over ({status})")
-                if len(fake.commands) - steps_at_start > MAX_STEPS:
-                    raise AssertionError(
-                        f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
-                        "without it: does it loop with no exit?\n" + self._transcript_so_far()
-                    )
-                call_id = self._handle.call_id or ""
-                gather_at = fake.provider.pending_gather_timeout(call_id)
-                if gather_at is None:
-                    if self._handle.parked and fake.provider.idle(call_id):
-                        # It waits for this caller outside a gather (keys(), wait_for).
-                        if stuck_is_error:
-                            raise _stuck_error(expecting, self._handle.waiting_for)
-                        raise _Stuck
-                    await fake.changed()
-                    continue
-                if self._handle.awaiting_keys and fake.provider.quiet(call_id):
-                    # Nothing but this caller can move it on.
+        give_up = math.inf  # set at the first wait: patience counts from there
+        while True:
+            found = check()
+            if found is not None:
+                return found
+            if self._handle.done:
+                result = self._handle.outcome
+                status = result.status if result else "?"
+                raise AssertionError(f"expected {expecting}, but the call is over ({status})")
+            if len(fake.commands) - steps_at_start > MAX_STEPS:
+                raise AssertionError(
+                    f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
+                    "without it: does it loop with no exit?\n" + self._transcript_so_far()
+                )
+            if give_up == math.inf:
+                give_up = anyio.current_time() + fake.patience
+            call_id = self._handle.call_id or ""
+            gather_at = fake.provider.pending_gather_timeout(call_id)
+            if gather_at is None:
+                if self._handle.parked and fake.provider.idle(call_id):
+                    # It waits for this caller outside a gather (keys(), wait_for).
                     if stuck_is_error:
                         raise _stuck_error(expecting, self._handle.waiting_for)
                     raise _Stuck
-                # The flow may be waiting for this caller's keys: if nothing happens
-                # until just before the gather times out, it is.
-                wake = fake.host.loop_time(gather_at) - _EARLY
-                with anyio.move_on_after(max(0.0, wake - anyio.current_time())) as quiet:
-                    await fake.changed()
-                if not quiet.cancelled_caught:
+                if await fake.changed(give_up):
                     continue
+                break
+            if self._handle.awaiting_keys and fake.provider.quiet(call_id):
+                # Nothing but this caller can move it on.
                 if stuck_is_error:
                     raise _stuck_error(expecting, self._handle.waiting_for)
                 raise _Stuck
+            # The flow may be waiting for this caller's keys: if nothing happens
+            # until just before the gather times out, it is.
+            wake = fake.host.loop_time(gather_at) - _EARLY
+            if await fake.changed(min(wake, give_up)):
+                continue
+            if wake >= give_up:
+                break
+            if stuck_is_error:
+                raise _stuck_error(expecting, self._handle.waiting_for)
+            raise _Stuck
         what = self._handle.waiting_for
         raise AssertionError(
             f"expected {expecting}, but after {fake.patience:g} s the flow is "
