@@ -19,6 +19,7 @@ import math
 import anyio
 
 from ._session import CallSession
+from ._wake import Parking
 
 __all__ = ["Deadlines"]
 
@@ -83,6 +84,7 @@ class Deadlines:
             if self._stopped:
                 return
             heap, wanted = self._heap, self._wanted
+            parking = Parking()
             while True:
                 now = anyio.current_time()
                 self._drop_withdrawn()
@@ -94,5 +96,5 @@ class Deadlines:
                     self._drop_withdrawn()
                 self._sleeping_until = heap[0][0] if heap else math.inf
                 with anyio.CancelScope(deadline=self._sleeping_until) as self._sleep:
-                    await anyio.sleep_forever()
+                    await parking.park()  # until the deadline (no timer at infinity)
                 self._sleep = None

@@ -20,6 +20,7 @@ import anyio
 import anyio.abc
 
 from .._commands import Command, PlaybackReply
+from .._wake import Parking
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
 
@@ -95,6 +96,7 @@ class ProviderHost:
     ) -> None:
         """Let provider time pass until cancelled."""
         provider = self.provider
+        park = Parking().park
         self.now()
         task_status.started()
         while True:
@@ -111,7 +113,7 @@ class ProviderHost:
             with anyio.CancelScope(deadline=deadline) as sleep:
                 self._sleep = sleep
                 try:
-                    await anyio.sleep_forever()
+                    await park()  # until the scope's deadline (no timer at infinity)
                 finally:
                     self._sleep = None
             if sleep.cancelled_caught and self._last < self._sleeping_until:
