@@ -66,14 +66,17 @@ class ProviderHost:
 
     def loop_time(self, provider_time: float) -> float:
         """The event loop's time at which ``provider_time`` comes."""
-        self.now()
+        if self._t0 is None:
+            self.now()
         assert self._t0 is not None
         return self._t0 + (provider_time - self.origin) / self.speed
 
-    def poke(self) -> None:
+    def poke(self, now: float | None = None) -> None:
         """Something changed: what is due now happens now (its webhooks go out), and the
-        scheduler's wake-up moves earlier if the provider has something due before it."""
-        now = self.now()
+        scheduler's wake-up moves earlier if the provider has something due before it.
+        ``now`` is the provider time, if the caller just read it."""
+        if now is None:
+            now = self.now()
         self.provider.advance(now)
         self._flush(now)
         self._reschedule()
@@ -121,16 +124,18 @@ class ProviderHost:
 
     def handle(self, account: AccountState, command: Command[R]) -> R:
         """Carry out a request that answers at once (anything but a playback)."""
-        reply = self.provider.handle(account, command, self.now())
-        self.poke()
+        now = self.now()
+        reply = self.provider.handle(account, command, now)
+        self.poke(now)
         return reply
 
     async def request(self, account: AccountState, command: Command[R]) -> R:
         """Carry out ``command`` now; a playback's answer comes when it finishes."""
-        reply: Any = self.provider.handle(account, command, self.now())
+        now = self.now()
+        reply: Any = self.provider.handle(account, command, now)
         # What the command set off now goes out before its answer comes back, as it may
         # over HTTP; the scheduler wakes for what comes later.
-        self.poke()
+        self.poke(now)
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
                 done = self._playbacks.setdefault(id(reply), anyio.Event())

@@ -265,8 +265,9 @@ class FakeKaphila:
     # -- the callee's actions, for its phone -------------------------------------------
 
     def _act(self, action: Callable[[float], Any]) -> Any:
-        result = action(self.host.now())
-        self.host.poke()
+        now = self.host.now()
+        result = action(now)
+        self.host.poke(now)
         return result
 
 
