@@ -12,6 +12,7 @@ runs only then, a poke that brings it earlier moving the deadline of the scope i
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,6 +54,10 @@ class ProviderHost:
         self._sleep: anyio.CancelScope | None = None
         self._sleeping_until = math.inf
         self._playbacks: dict[int, anyio.Event] = {}
+        #: Alarms (provider time, ticket, callback) and the tickets still armed.
+        self._alarms: list[tuple[float, int, Callable[[], None]]] = []
+        self._armed: set[int] = set()
+        self._alarm_seq = 0
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
@@ -81,18 +86,56 @@ class ProviderHost:
         self._flush(now)
         self._reschedule()
 
+    def alarm(self, loop_at: float, callback: Callable[[], None]) -> int:
+        """Call ``callback()`` from the scheduler once the loop's clock reaches ``loop_at``,
+        unless ``disarm``-ed first; returns the ticket to disarm it with. What waits with
+        a deadline this way costs no cancel scope of its own."""
+        self.now()
+        assert self._t0 is not None
+        at = self.origin + (loop_at - self._t0) * self.speed
+        self._alarm_seq += 1
+        ticket = self._alarm_seq
+        heapq.heappush(self._alarms, (at, ticket, callback))
+        self._armed.add(ticket)
+        self._reschedule()
+        return ticket
+
+    def disarm(self, ticket: int) -> None:
+        """The alarm ``ticket`` is no longer wanted (fired or not)."""
+        self._armed.discard(ticket)
+        alarms = self._alarms
+        if alarms and alarms[0][1] == ticket:
+            self._reschedule()
+
+    def _next_due(self) -> float:
+        alarms, armed = self._alarms, self._armed
+        while alarms and alarms[0][1] not in armed:
+            heapq.heappop(alarms)
+        due = self.provider.next_deadline()
+        if alarms and (due is None or alarms[0][0] < due):
+            return alarms[0][0]
+        return math.inf if due is None else due
+
+    def _ring(self, now: float) -> None:
+        alarms, armed = self._alarms, self._armed
+        while alarms and alarms[0][0] <= now:
+            _, ticket, callback = heapq.heappop(alarms)
+            if ticket in armed:
+                armed.discard(ticket)
+                callback()
+
     def _reschedule(self) -> None:
-        """Bring the sleeping scheduler's deadline forward to the provider's next one.
+        """Move the sleeping scheduler's deadline to the next thing due, earlier or later.
 
         Moving the deadline of the scope it sleeps in costs no task step: the scheduler
         runs only when something is due."""
         sleep = self._sleep
         if sleep is None:
             return
-        due = self.provider.next_deadline()
-        if due is not None and due < self._sleeping_until:
+        due = self._next_due()
+        if due != self._sleeping_until:
             self._sleeping_until = due
-            sleep.deadline = self.loop_time(due)
+            sleep.deadline = self.loop_time(due) if due != math.inf else math.inf
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -106,13 +149,10 @@ class ProviderHost:
             now = self.now()
             provider.advance(now)
             self._flush(now)
-            due = provider.next_deadline()
-            if due is None:
-                self._sleeping_until = math.inf
-                deadline = math.inf
-            else:
-                self._sleeping_until = due
-                deadline = self.loop_time(due)
+            self._ring(now)
+            due = self._next_due()
+            self._sleeping_until = due
+            deadline = self.loop_time(due) if due != math.inf else math.inf
             with anyio.CancelScope(deadline=deadline) as sleep:
                 self._sleep = sleep
                 try:

@@ -258,9 +258,19 @@ class FakeKaphila:
         if deadline == math.inf:
             await changed.wait()
             return True
-        with anyio.CancelScope(deadline=deadline):
+        late = False
+
+        def ring() -> None:
+            nonlocal late
+            late = True
+            self._change()
+
+        ticket = self.host.alarm(deadline, ring)
+        try:
             await changed.wait()
-        return changed.is_set()
+        finally:
+            self.host.disarm(ticket)
+        return not late
 
     # -- the callee's actions, for its phone -------------------------------------------
 
