@@ -397,9 +397,11 @@ class Phone:
             raise AssertionError(f"cannot press {keys!r}: the call is over")
         fake = self._fake
         last = fake._act(lambda now: fake.provider.press_keys(call_id, keys, now + KEY_GAP))
-        await anyio.sleep_until(fake.host.loop_time(last))
-        while fake.provider.by_hand_pending(call_id):
-            await fake.changed()
+        # Until the last key's moment (an alarm the scheduler rings in the round that
+        # sends that key's webhooks), and until the provider has taken every key.
+        pressed = fake.host.loop_time(last)
+        while await fake.changed(pressed) or fake.provider.by_hand_pending(call_id):
+            pass
 
     async def stay_silent(self) -> None:
         """Press nothing until the gather the flow waits on times out."""
