@@ -35,6 +35,7 @@ from .._provider._host import ProviderHost
 from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
 from .._signing import sign
+from .._wake import Parking
 from ._hosted import hosted
 
 __all__ = ["ANSWERS", "FAKE_WEBHOOK_URL", "Answer", "FakeKaphila", "Phone", "Turn"]
@@ -121,7 +122,8 @@ class FakeKaphila:
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         #: The phones of calls still going (a finished call's phone is let go).
         self._phones: dict[int, Phone] = {}
-        self._changed: anyio.Event | None = None  # made when someone waits
+        #: What waits for the next change (``changed``), each woken once.
+        self._waiters: list[Parking] = []
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
@@ -171,12 +173,16 @@ class FakeKaphila:
 
     def commands_for(self, call_id: str) -> list[Command[Any]]:
         """The commands sent for one call, in order."""
+        return list(self._sent_for(call_id))
+
+    def _sent_for(self, call_id: str) -> list[Command[Any]]:
+        """``commands_for``, not copied: read it, never change it."""
         for command in self.commands[self._indexed :]:
             owner = command_call_id(command)
             if owner is not None:
                 self._by_call[owner].append(command)
         self._indexed = len(self.commands)
-        return list(self._by_call.get(call_id, ()))
+        return self._by_call.get(call_id) or []
 
     # -- the test's side -------------------------------------------------------------
 
@@ -245,18 +251,18 @@ class FakeKaphila:
         self._change()
 
     def _change(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None:
-            changed.set()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                waiter.notify()
 
     async def changed(self, deadline: float = math.inf) -> bool:
         """Wait until something happens (a command, a webhook, a call's end): ``True``;
         or until the loop's clock reaches ``deadline`` first: ``False``."""
-        if self._changed is None:
-            self._changed = anyio.Event()
-        changed = self._changed
+        waiter = Parking()
+        self._waiters.append(waiter)
         if deadline == math.inf:
-            await changed.wait()
+            await waiter.park()
             return True
         late = False
 
@@ -267,7 +273,7 @@ class FakeKaphila:
 
         ticket = self.host.alarm(deadline, ring)
         try:
-            await changed.wait()
+            await waiter.park()
         finally:
             self.host.disarm(ticket)
         return not late
@@ -289,6 +295,8 @@ class Phone:
         self._handle = handle
         self._heard = 0
         self._forwards = 0
+        self._said: list[str] = []
+        self._scanned = 0  # of this call's commands, into ``_said``
         #: Whether the test ever awaited one of this phone's methods.
         self.driven = False
 
@@ -436,14 +444,17 @@ class Phone:
     # -- driving ---------------------------------------------------------------------
 
     def _commands(self) -> list[Command[Any]]:
-        return self._fake.commands_for(self._handle.call_id or "")
+        return self._fake._sent_for(self._handle.call_id or "")
 
     def _utterances(self) -> list[str]:
-        out: list[str] = []
-        for command in self._commands():
+        """What the flow said on this call so far (read on from where the last look
+        stopped)."""
+        commands = self._commands()
+        for command in commands[self._scanned :]:
             if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
-                out.append(command.text or "")
-        return out
+                self._said.append(command.text or "")
+        self._scanned = len(commands)
+        return self._said
 
     def _open_gather(self) -> Gather | None:
         if self._fake.provider.pending_gather_timeout(self._handle.call_id or "") is None:
