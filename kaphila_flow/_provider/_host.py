@@ -5,9 +5,9 @@ the one scheduler task that lets time pass (``Provider.advance``) and hands due 
 to the host's delivery, and turns a ``/voice`` or ``/play`` into an await that ends when
 the playback does. The fake delivers webhooks in memory; the simulator over HTTP.
 
-What a request or a callee's action sets off at once happens in the same step (no hop
-through the scheduler task); the scheduler sleeps until the provider's next deadline and
-runs only then, a poke that brings it earlier moving the deadline of the scope it sleeps in.
+What a request or a callee's action emits goes out in the same step (no hop through the
+scheduler task); the scheduler sleeps until the provider's next deadline (or a waiter's
+alarm) and runs only then, a poke moving the deadline of the scope it sleeps in.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class ProviderHost:
         self._alarms: list[tuple[float, int, Callable[[], None]]] = []
         self._armed: set[int] = set()
         self._alarm_seq = 0
+        #: Where the scheduler sleeps (its scope's deadline, or a nudge, wakes it).
+        self._parking = Parking()
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
@@ -77,12 +79,14 @@ class ProviderHost:
         return self._t0 + (provider_time - self.origin) / self.speed
 
     def poke(self, now: float | None = None) -> None:
-        """Something changed: what is due now happens now (its webhooks go out), and the
-        scheduler's wake-up moves earlier if the provider has something due before it.
-        ``now`` is the provider time, if the caller just read it."""
+        """Something changed (a request, a person's action): the webhooks it emitted go
+        out now, and the scheduler's wake-up moves to the provider's next deadline.
+        ``now`` is the provider time, if the caller just read it.
+
+        What the change made due (a callee answering at once) waits for the scheduler's
+        next round, as it would over HTTP: after the request's answer."""
         if now is None:
             now = self.now()
-        self.provider.advance(now)
         self._flush(now)
         self._reschedule()
 
@@ -133,6 +137,11 @@ class ProviderHost:
         if sleep is None:
             return
         due = self._next_due()
+        if due <= self._last:
+            # Due already: resume the scheduler (one step), rather than cancel its sleep.
+            self._sleep = None
+            self._parking.notify()
+            return
         if due != self._sleeping_until:
             self._sleeping_until = due
             sleep.deadline = self.loop_time(due) if due != math.inf else math.inf
@@ -142,7 +151,7 @@ class ProviderHost:
     ) -> None:
         """Let provider time pass until cancelled."""
         provider = self.provider
-        park = Parking().park
+        park = self._parking.park
         self.now()
         task_status.started()
         while True:
@@ -173,8 +182,8 @@ class ProviderHost:
         """Carry out ``command`` now; a playback's answer comes when it finishes."""
         now = self.now()
         reply: Any = self.provider.handle(account, command, now)
-        # What the command set off now goes out before its answer comes back, as it may
-        # over HTTP; the scheduler wakes for what comes later.
+        # What the command emitted goes out before its answer comes back, as it may over
+        # HTTP; the scheduler wakes for what comes later.
         self.poke(now)
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
