@@ -120,7 +120,7 @@ class FakeKaphila:
         self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
         self._indexed = 0
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
-        #: The phones of calls still going (a finished call's phone is let go).
+        #: The phones of calls still going, by handle (a finished call's is let go).
         self._phones: dict[int, Phone] = {}
         #: What waits for the next change (``changed``), each woken once.
         self._waiters: list[Parking] = []
@@ -209,8 +209,8 @@ class FakeKaphila:
         self.provider.expect_call(normalize_number(number, default_region=region), callee)
         handle = await self.runtime.start(number, flow, **dial_options)
         phone = Phone(self, handle)
-        self._phones[id(phone)] = phone
-        handle.add_done_callback(lambda _handle: self._ended(phone))
+        self._phones[id(handle)] = phone
+        handle.add_done_callback(self._ended)  # not a closure over the phone: no cycle
         handle.add_wait_callback(self._change)
         return phone
 
@@ -246,8 +246,8 @@ class FakeKaphila:
             self.deliveries.append((webhook.event, reply.status))
         self._change()
 
-    def _ended(self, phone: Phone) -> None:
-        self._phones.pop(id(phone), None)
+    def _ended(self, handle: CallHandle) -> None:
+        self._phones.pop(id(handle), None)
         self._change()
 
     def _change(self) -> None:
