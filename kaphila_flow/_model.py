@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -48,6 +49,11 @@ def iso_timestamp(now: float) -> str:
 
     Events come in bursts at one moment (virtual time stands still between jumps), so
     each moment is formatted once."""
+    return _iso_moment(now)
+
+
+@functools.lru_cache(maxsize=64)
+def _iso_moment(now: float) -> str:
     moment = datetime.fromtimestamp(now, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -192,10 +198,24 @@ class CallModel:
         return sorted(found, key=lambda t: t.at)
 
     def next_timer(self, *, kinds: frozenset[str] | None = None) -> Timer | None:
-        for timer in self.timers():
-            if kinds is None or timer.kind in kinds:
-                return timer
-        return None
+        """The first of ``timers()`` (of ``kinds``), without building them all."""
+        if self.phase is Phase.ENDED:
+            return None
+        at, kind = math.inf, ""
+        if self.phase is Phase.RINGING and (kinds is None or "ring" in kinds):
+            at, kind = self.ring_deadline, "ring"
+        if self._playbacks and (kinds is None or "playback" in kinds):
+            for playback in self._playbacks:
+                if not kind or playback.ends_at < at:
+                    at, kind = playback.ends_at, "playback"
+        gather = self._gather
+        if (
+            gather is not None
+            and (not kind or gather.deadline < at)
+            and (kinds is None or "gather" in kinds)
+        ):
+            at, kind = gather.deadline, "gather"
+        return Timer(at, kind) if kind else None
 
     # -- time ------------------------------------------------------------------------
 

@@ -330,7 +330,6 @@ class Runtime:
             on_forget=self.metrics.forgotten,
         )
         self._deadlines = Deadlines()
-        self._schedule = self._deadlines.schedule  # one bound method, not one per call
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -397,7 +396,6 @@ class Runtime:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
             self._deadlines = Deadlines()
-            self._schedule = self._deadlines.schedule
             self._task_group.start_soon(self._deadlines.run)
             self._accepting = True
             await self._recover()
@@ -583,7 +581,7 @@ class Runtime:
         session = CallSession(
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
-        session.on_deadline = self._schedule
+        session.deadlines = self._deadlines
         session.on_drop = self.metrics.dropped
         session.caller_id = from_number
         request = MakeCall(

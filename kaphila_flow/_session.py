@@ -19,6 +19,7 @@ from ._result import MASK, TranscriptEntry
 from ._wake import Parking
 
 if TYPE_CHECKING:
+    from ._deadlines import Deadlines
     from ._metrics import DropBound
 
 __all__ = ["CallSession", "Delivery"]
@@ -64,6 +65,7 @@ class CallSession(Parking):
         "answered_at",
         "call_id",
         "caller_id",
+        "deadlines",
         "dropped",
         "end_event",
         "end_reason",
@@ -79,7 +81,6 @@ class CallSession(Parking):
         "last_key_at",
         "number",
         "observer",
-        "on_deadline",
         "on_drop",
         "on_wait",
         "recordings",
@@ -136,7 +137,8 @@ class CallSession(Parking):
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
         self.recordings: list[ev.Event] | None = None  # made on the first recording event
         self.transcript: list[TranscriptEntry] = []
-        self.on_deadline: Callable[[CallSession, float], None] | None = None
+        #: The runtime's timer, which wakes the flow when a wait's deadline comes.
+        self.deadlines: Deadlines | None = None
         #: Called each time the flow starts waiting for an event (a test's phone).
         self.on_wait: Callable[[], None] | None = None
         self.observer: Callable[[CallSession, TranscriptEntry], None] | None = None
@@ -376,7 +378,7 @@ class CallSession(Parking):
         waiting_for: object | None = None,
     ) -> ev.Event | None:
         """The first queued or coming event of ``kinds``; ``None`` once ``until`` passes."""
-        scheduled = False
+        scheduled = 0  # the timer's ticket for ``until``, once asked
         self.waiting_for = waiting_for
         if self.on_wait is not None:
             self.on_wait()
@@ -391,15 +393,16 @@ class CallSession(Parking):
                     return None
                 if until is not None and anyio.current_time() >= until:
                     return None
-                if until is not None and not scheduled and self.on_deadline is not None:
-                    self.on_deadline(self, until)
-                    scheduled = True
+                if until is not None and not scheduled and self.deadlines is not None:
+                    scheduled = self.deadlines.schedule(self, until)
                 # As ``_park``, inline: one coroutine frame less per parked call.
                 self._kinds = kinds
                 await self.park()
         finally:
             self._wake = None
             self.waiting_for = None
+            if scheduled and self.deadlines is not None:
+                self.deadlines.withdraw(scheduled)  # no wake-up for a wait that is over
 
     async def end_news(self, until: float) -> None:
         """Wait, until ``until`` at most, for the provider's own word of the end

@@ -4,10 +4,15 @@ It maps the event loop's clock to provider time (an origin and a speed factor), 
 the one scheduler task that lets time pass (``Provider.advance``) and hands due webhooks
 to the host's delivery, and turns a ``/voice`` or ``/play`` into an await that ends when
 the playback does. The fake delivers webhooks in memory; the simulator over HTTP.
+
+What a request or a callee's action emits goes out in the same step (no hop through the
+scheduler task); the scheduler sleeps until the provider's next deadline (or a waiter's
+alarm) and runs only then, a poke moving the deadline of the scope it sleeps in.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,6 +21,7 @@ import anyio
 import anyio.abc
 
 from .._commands import Command, PlaybackReply
+from .._wake import Parking
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
 
@@ -43,11 +49,17 @@ class ProviderHost:
         self._on_webhooks = on_webhooks
         self._t0: float | None = None
         self._last = origin
-        self._wake: anyio.Event | None = None
-        #: Until when the scheduler sleeps (-inf while it runs): a poke that brings
-        #: nothing earlier leaves it asleep.
-        self._sleeping_until = -math.inf
+        #: The scope the scheduler sleeps in (None while it runs), and until when (in
+        #: provider time): a poke that brings nothing earlier leaves it asleep.
+        self._sleep: anyio.CancelScope | None = None
+        self._sleeping_until = math.inf
         self._playbacks: dict[int, anyio.Event] = {}
+        #: Alarms (provider time, ticket, callback) and the tickets still armed.
+        self._alarms: list[tuple[float, int, Callable[[], None]]] = []
+        self._armed: set[int] = set()
+        self._alarm_seq = 0
+        #: Where the scheduler sleeps (its scope's deadline, or a nudge, wakes it).
+        self._parking = Parking()
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
@@ -61,61 +73,118 @@ class ProviderHost:
 
     def loop_time(self, provider_time: float) -> float:
         """The event loop's time at which ``provider_time`` comes."""
-        self.now()
+        if self._t0 is None:
+            self.now()
         assert self._t0 is not None
         return self._t0 + (provider_time - self.origin) / self.speed
 
-    def poke(self) -> None:
-        """Something changed: the scheduler looks again at once if it must, that is if
-        the provider now has something due before the scheduler would wake anyway."""
-        if self._wake is None:
-            return
+    def poke(self, now: float | None = None) -> None:
+        """Something changed (a request, a person's action): the webhooks it emitted go
+        out now, and the scheduler's wake-up moves to the provider's next deadline.
+        ``now`` is the provider time, if the caller just read it.
+
+        What the change made due (a callee answering at once) waits for the scheduler's
+        next round, as it would over HTTP: after the request's answer."""
+        if now is None:
+            now = self.now()
+        self._flush(now)
+        self._reschedule()
+
+    def alarm(self, loop_at: float, callback: Callable[[], None]) -> int:
+        """Call ``callback()`` from the scheduler once the loop's clock reaches ``loop_at``,
+        unless ``disarm``-ed first; returns the ticket to disarm it with. What waits with
+        a deadline this way costs no cancel scope of its own."""
+        self.now()
+        assert self._t0 is not None
+        at = self.origin + (loop_at - self._t0) * self.speed
+        self._alarm_seq += 1
+        ticket = self._alarm_seq
+        heapq.heappush(self._alarms, (at, ticket, callback))
+        self._armed.add(ticket)
+        self._reschedule()
+        return ticket
+
+    def disarm(self, ticket: int) -> None:
+        """The alarm ``ticket`` is no longer wanted (fired or not)."""
+        self._armed.discard(ticket)
+        alarms = self._alarms
+        if alarms and alarms[0][1] == ticket:
+            self._reschedule()
+
+    def _next_due(self) -> float:
+        alarms, armed = self._alarms, self._armed
+        while alarms and alarms[0][1] not in armed:
+            heapq.heappop(alarms)
         due = self.provider.next_deadline()
-        if due is not None and due < self._sleeping_until:
-            self._wake.set()
+        if alarms and (due is None or alarms[0][0] < due):
+            return alarms[0][0]
+        return math.inf if due is None else due
+
+    def _ring(self, now: float) -> None:
+        alarms, armed = self._alarms, self._armed
+        while alarms and alarms[0][0] <= now:
+            _, ticket, callback = heapq.heappop(alarms)
+            if ticket in armed:
+                armed.discard(ticket)
+                callback()
+
+    def _reschedule(self) -> None:
+        """Move the sleeping scheduler's deadline to the next thing due, earlier or later.
+
+        Moving the deadline of the scope it sleeps in costs no task step: the scheduler
+        runs only when something is due."""
+        sleep = self._sleep
+        if sleep is None:
+            return
+        due = self._next_due()
+        if due <= self._last:
+            # Due already: resume the scheduler (one step), rather than cancel its sleep.
+            self._sleep = None
+            self._parking.notify()
+            return
+        if due != self._sleeping_until:
+            self._sleeping_until = due
+            sleep.deadline = self.loop_time(due) if due != math.inf else math.inf
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Let provider time pass until cancelled."""
         provider = self.provider
+        park = self._parking.park
         self.now()
         task_status.started()
         while True:
-            self._wake = wake = anyio.Event()
-            self._sleeping_until = -math.inf
             now = self.now()
             provider.advance(now)
             self._flush(now)
-            due = provider.next_deadline()
-            if due is None:
-                self._sleeping_until = math.inf
-                await wake.wait()
-                continue
-            delay = (due - self.now()) / self.speed
-            if delay > 0:
-                self._sleeping_until = due
-                with anyio.move_on_after(delay) as scope:
-                    await wake.wait()
-                if scope.cancelled_caught and self._last < due:
-                    self._last = due  # the loop's clock reached it; rounding aside
+            self._ring(now)
+            due = self._next_due()
+            self._sleeping_until = due
+            deadline = self.loop_time(due) if due != math.inf else math.inf
+            with anyio.CancelScope(deadline=deadline) as sleep:
+                self._sleep = sleep
+                try:
+                    await park()  # until the scope's deadline (no timer at infinity)
+                finally:
+                    self._sleep = None
+            if sleep.cancelled_caught and self._last < self._sleeping_until:
+                self._last = self._sleeping_until  # the loop's clock reached it; rounding aside
 
     def handle(self, account: AccountState, command: Command[R]) -> R:
         """Carry out a request that answers at once (anything but a playback)."""
         now = self.now()
         reply = self.provider.handle(account, command, now)
-        self._flush(now)
-        self.poke()
+        self.poke(now)
         return reply
 
     async def request(self, account: AccountState, command: Command[R]) -> R:
         """Carry out ``command`` now; a playback's answer comes when it finishes."""
         now = self.now()
         reply: Any = self.provider.handle(account, command, now)
-        # What the command emitted goes out before its answer comes back, as it may
-        # over HTTP; the scheduler looks again for what comes later.
-        self._flush(now)
-        self.poke()
+        # What the command emitted goes out before its answer comes back, as it may over
+        # HTTP; the scheduler wakes for what comes later.
+        self.poke(now)
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
                 done = self._playbacks.setdefault(id(reply), anyio.Event())

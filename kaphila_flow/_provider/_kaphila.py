@@ -420,10 +420,9 @@ class Provider:
             return
         timer = model.next_timer()
         action = call.run.next_action(model)
-        moments = [
-            m for m in (timer.at if timer else None, action[0] if action else None) if m is not None
-        ]
-        due = min(moments) if moments else None
+        due = timer.at if timer is not None else None
+        if action is not None and (due is None or action[0] < due):
+            due = action[0]
         if due is not None and due != call.due:
             call.due = due
             self._seq += 1

@@ -13,6 +13,7 @@ ring timeouts, playbacks, gather timeouts and the flow's own sleeps take no real
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ from .._provider._host import ProviderHost
 from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
 from .._signing import sign
+from .._wake import Parking
 from ._hosted import hosted
 
 __all__ = ["ANSWERS", "FAKE_WEBHOOK_URL", "Answer", "FakeKaphila", "Phone", "Turn"]
@@ -118,8 +120,10 @@ class FakeKaphila:
         self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
         self._indexed = 0
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
-        self._phones: list[Phone] = []
-        self._changed: anyio.Event | None = None  # made when someone waits
+        #: The phones of calls still going, by handle (a finished call's is let go).
+        self._phones: dict[int, Phone] = {}
+        #: What waits for the next change (``changed``), each woken once.
+        self._waiters: list[Parking] = []
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
@@ -140,7 +144,7 @@ class FakeKaphila:
         try:
             # Calls still live at the end of a test are hung up by the caller.
             now = self.host.now()
-            for phone in self._phones:
+            for phone in list(self._phones.values()):
                 if not phone.driven and not phone.done:
                     warnings.warn(
                         f"the test never drove its phone for the call to {phone.handle.number} "
@@ -169,12 +173,16 @@ class FakeKaphila:
 
     def commands_for(self, call_id: str) -> list[Command[Any]]:
         """The commands sent for one call, in order."""
+        return list(self._sent_for(call_id))
+
+    def _sent_for(self, call_id: str) -> list[Command[Any]]:
+        """``commands_for``, not copied: read it, never change it."""
         for command in self.commands[self._indexed :]:
             owner = command_call_id(command)
             if owner is not None:
                 self._by_call[owner].append(command)
         self._indexed = len(self.commands)
-        return list(self._by_call.get(call_id, ()))
+        return self._by_call.get(call_id) or []
 
     # -- the test's side -------------------------------------------------------------
 
@@ -200,10 +208,10 @@ class FakeKaphila:
         region = self.runtime.default_region
         self.provider.expect_call(normalize_number(number, default_region=region), callee)
         handle = await self.runtime.start(number, flow, **dial_options)
-        handle.add_done_callback(lambda _handle: self._change())
-        handle.add_wait_callback(self._change)
         phone = Phone(self, handle)
-        self._phones.append(phone)
+        self._phones[id(handle)] = phone
+        handle.add_done_callback(self._ended)  # not a closure over the phone: no cycle
+        handle.add_wait_callback(self._change)
         return phone
 
     # -- the transport's side --------------------------------------------------------
@@ -238,22 +246,44 @@ class FakeKaphila:
             self.deliveries.append((webhook.event, reply.status))
         self._change()
 
-    def _change(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None:
-            changed.set()
+    def _ended(self, handle: CallHandle) -> None:
+        self._phones.pop(id(handle), None)
+        self._change()
 
-    async def changed(self) -> None:
-        """Wait until something happens: a command, a webhook, a call's end."""
-        if self._changed is None:
-            self._changed = anyio.Event()
-        await self._changed.wait()
+    def _change(self) -> None:
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                waiter.notify()
+
+    async def changed(self, deadline: float = math.inf) -> bool:
+        """Wait until something happens (a command, a webhook, a call's end): ``True``;
+        or until the loop's clock reaches ``deadline`` first: ``False``."""
+        waiter = Parking()
+        self._waiters.append(waiter)
+        if deadline == math.inf:
+            await waiter.park()
+            return True
+        late = False
+
+        def ring() -> None:
+            nonlocal late
+            late = True
+            self._change()
+
+        ticket = self.host.alarm(deadline, ring)
+        try:
+            await waiter.park()
+        finally:
+            self.host.disarm(ticket)
+        return not late
 
     # -- the callee's actions, for its phone -------------------------------------------
 
     def _act(self, action: Callable[[float], Any]) -> Any:
-        result = action(self.host.now())
-        self.host.poke()
+        now = self.host.now()
+        result = action(now)
+        self.host.poke(now)
         return result
 
 
@@ -265,6 +295,8 @@ class Phone:
         self._handle = handle
         self._heard = 0
         self._forwards = 0
+        self._said: list[str] = []
+        self._scanned = 0  # of this call's commands, into ``_said``
         #: Whether the test ever awaited one of this phone's methods.
         self.driven = False
 
@@ -373,9 +405,11 @@ class Phone:
             raise AssertionError(f"cannot press {keys!r}: the call is over")
         fake = self._fake
         last = fake._act(lambda now: fake.provider.press_keys(call_id, keys, now + KEY_GAP))
-        await anyio.sleep_until(fake.host.loop_time(last))
-        while fake.provider.by_hand_pending(call_id):
-            await fake.changed()
+        # Until the last key's moment (an alarm the scheduler rings in the round that
+        # sends that key's webhooks), and until the provider has taken every key.
+        pressed = fake.host.loop_time(last)
+        while await fake.changed(pressed) or fake.provider.by_hand_pending(call_id):
+            pass
 
     async def stay_silent(self) -> None:
         """Press nothing until the gather the flow waits on times out."""
@@ -410,14 +444,17 @@ class Phone:
     # -- driving ---------------------------------------------------------------------
 
     def _commands(self) -> list[Command[Any]]:
-        return self._fake.commands_for(self._handle.call_id or "")
+        return self._fake._sent_for(self._handle.call_id or "")
 
     def _utterances(self) -> list[str]:
-        out: list[str] = []
-        for command in self._commands():
+        """What the flow said on this call so far (read on from where the last look
+        stopped)."""
+        commands = self._commands()
+        for command in commands[self._scanned :]:
             if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
-                out.append(command.text or "")
-        return out
+                self._said.append(command.text or "")
+        self._scanned = len(commands)
+        return self._said
 
     def _open_gather(self) -> Gather | None:
         if self._fake.provider.pending_gather_timeout(self._handle.call_id or "") is None:
@@ -449,46 +486,48 @@ class Phone:
         self.driven = True
         fake = self._fake
         steps_at_start = len(fake.commands)
-        with anyio.move_on_after(fake.patience):
-            while True:
-                await anyio.lowlevel.checkpoint()
-                found = check()
-                if found is not None:
-                    return found
-                if self._handle.done:
-                    result = self._handle.outcome
-                    status = result.status if result else "?"
-                    raise AssertionError(f"expected {expecting}, but the call is over ({status})")
-                if len(fake.commands) - steps_at_start > MAX_STEPS:
-                    raise AssertionError(
-                        f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
-                        "without it: does it loop with no exit?\n" + self._transcript_so_far()
-                    )
-                call_id = self._handle.call_id or ""
-                gather_at = fake.provider.pending_gather_timeout(call_id)
-                if gather_at is None:
-                    if self._handle.parked and fake.provider.idle(call_id):
-                        # It waits for this caller outside a gather (keys(), wait_for).
-                        if stuck_is_error:
-                            raise _stuck_error(expecting, self._handle.waiting_for)
-                        raise _Stuck
-                    await fake.changed()
-                    continue
-                if self._handle.awaiting_keys and fake.provider.quiet(call_id):
-                    # Nothing but this caller can move it on.
+        give_up = math.inf  # set at the first wait: patience counts from there
+        while True:
+            found = check()
+            if found is not None:
+                return found
+            if self._handle.done:
+                result = self._handle.outcome
+                status = result.status if result else "?"
+                raise AssertionError(f"expected {expecting}, but the call is over ({status})")
+            if len(fake.commands) - steps_at_start > MAX_STEPS:
+                raise AssertionError(
+                    f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
+                    "without it: does it loop with no exit?\n" + self._transcript_so_far()
+                )
+            if give_up == math.inf:
+                give_up = anyio.current_time() + fake.patience
+            call_id = self._handle.call_id or ""
+            gather_at = fake.provider.pending_gather_timeout(call_id)
+            if gather_at is None:
+                if self._handle.parked and fake.provider.idle(call_id):
+                    # It waits for this caller outside a gather (keys(), wait_for).
                     if stuck_is_error:
                         raise _stuck_error(expecting, self._handle.waiting_for)
                     raise _Stuck
-                # The flow may be waiting for this caller's keys: if nothing happens
-                # until just before the gather times out, it is.
-                wake = fake.host.loop_time(gather_at) - _EARLY
-                with anyio.move_on_after(max(0.0, wake - anyio.current_time())) as quiet:
-                    await fake.changed()
-                if not quiet.cancelled_caught:
+                if await fake.changed(give_up):
                     continue
+                break
+            if self._handle.awaiting_keys and fake.provider.quiet(call_id):
+                # Nothing but this caller can move it on.
                 if stuck_is_error:
                     raise _stuck_error(expecting, self._handle.waiting_for)
                 raise _Stuck
+            # The flow may be waiting for this caller's keys: if nothing happens
+            # until just before the gather times out, it is.
+            wake = fake.host.loop_time(gather_at) - _EARLY
+            if await fake.changed(min(wake, give_up)):
+                continue
+            if wake >= give_up:
+                break
+            if stuck_is_error:
+                raise _stuck_error(expecting, self._handle.waiting_for)
+            raise _Stuck
         what = self._handle.waiting_for
         raise AssertionError(
             f"expected {expecting}, but after {fake.patience:g} s the flow is "
