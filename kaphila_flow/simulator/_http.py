@@ -290,14 +290,21 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
     async def field_error(error: FieldError) -> Response:
         return _envelope(400, str(error))
 
+    def too_large_body() -> Response:
+        response = _envelope(413, f"Request body over {MAX_BODY_BYTES} bytes")
+        # The rest of the body is never read: the connection cannot carry another
+        # request, and a client that reused it would see it drop.
+        response.headers["Connection"] = "close"
+        return response
+
     @app.errorhandler(_TooLarge)
     async def too_large(error: _TooLarge) -> Response:
-        return _envelope(413, f"Request body over {MAX_BODY_BYTES} bytes")
+        return too_large_body()
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         if error.code == 413:
-            return _envelope(413, f"Request body over {MAX_BODY_BYTES} bytes")
+            return too_large_body()
         if error.code == 404:
             return _envelope(404, f"Not found: {request.path}")
         return _envelope(error.code or 400, error.description or error.name)
