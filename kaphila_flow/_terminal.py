@@ -73,7 +73,9 @@ def print_result(result: CallResult) -> None:
             (result.status, STATUS_STYLES.get(result.status, "yellow")),
         )
     )
-    if result.answered_by:
+    if result.answered_by == "answered":
+        console.print("  answered (no answering-machine detection)")
+    elif result.answered_by:
         console.print(f"  answered by: {result.answered_by}")
     if result.forwarded_to:
         console.print(f"  forwarded to: {result.forwarded_to}")

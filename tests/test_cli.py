@@ -154,8 +154,10 @@ def test_make_demo_prints_a_complete_call() -> None:
         "forwarded 16085550101",
         "ended     completed",
         "result: 'sales'",
+        "answered (no answering-machine detection)",
     ):
         assert expected in out
+    assert "answered by: answered" not in out
     assert "Running on" not in done.stderr
 
 
