@@ -7,6 +7,7 @@ webhook is acknowledged at once whatever the flow is doing.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ TRANSCRIPT_LIMIT = 2_000
 RECORDING_LIMIT = 64
 #: Delivered events remembered per call to drop duplicates.
 SEEN_LIMIT = 512
+_DIGEST_SIZE = 16
 
 _OUTCOMES: tuple[type[ev.Event], ...] = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
 _GATHER_EVENTS = (*_OUTCOMES, ev.GatherStarted, ev.GatherProgress, ev.DtmfReceived)
@@ -160,6 +162,9 @@ class CallSession(Parking):
         self.heard_from = True
         key = identity if identity is not None else event.delivery_identity()
         if key is not None:
+            if len(key) > _DIGEST_SIZE:
+                # A raw body is remembered by its digest: 16 bytes, not the whole body.
+                key = hashlib.blake2b(key, digest_size=_DIGEST_SIZE).digest()
             seen = self._seen
             if seen is None:
                 seen = self._seen = {}
