@@ -37,6 +37,24 @@ def _errorbars(runs: dict[int, dict[str, list[Run]]], kind: str, value: str) -> 
     return sizes, mids, [low, high]
 
 
+def _log_axes(axes: Any, xlabel: str) -> None:
+    """Each ``(axis, title, unit)``: a log x axis of calls, a y axis from zero."""
+    for axis, title, unit in axes:
+        axis.set_xscale("log")
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.set_ylim(bottom=0)
+        axis.legend()
+
+
+def _save(plt: Any, figure: Any, path: Path) -> list[Path]:
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return [path]
+
+
 def end_to_end(runs: dict[int, dict[str, list[Run]]], folder: Path) -> list[Path]:
     """Calls/s and CPU per call against calls at once, median and min-max per side."""
     plt = _pyplot()
@@ -48,21 +66,14 @@ def end_to_end(runs: dict[int, dict[str, list[Run]]], folder: Path) -> list[Path
         cpu.errorbar(sizes, mids, yerr=bars, marker="o", capsize=4, label=label)
     sizes, mids, bars = _errorbars(runs, "runtime", "simulator_cpu_per_call")
     cpu.errorbar(sizes, mids, yerr=bars, marker="s", capsize=4, linestyle="--", label="simulator")
-    for axis, title, unit in (
-        (rate, "completed calls per second", "calls/s"),
-        (cpu, "CPU per call (each process its own)", "ms"),
-    ):
-        axis.set_xscale("log")
-        axis.set_xlabel("calls placed at once")
-        axis.set_ylabel(unit)
-        axis.set_title(title)
-        axis.set_ylim(bottom=0)
-        axis.legend()
-    figure.tight_layout()
-    path = folder / "end_to_end.png"
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return [path]
+    _log_axes(
+        (
+            (rate, "completed calls per second", "calls/s"),
+            (cpu, "CPU per call (each process its own)", "ms"),
+        ),
+        "calls placed at once",
+    )
+    return _save(plt, figure, folder / "end_to_end.png")
 
 
 def steps(observed: list[tuple[str, dict[str, list[Run]]]], folder: Path) -> list[Path]:
@@ -81,11 +92,7 @@ def steps(observed: list[tuple[str, dict[str, list[Run]]]], folder: Path) -> lis
         axis.set_ylabel("ms, webhook out to next /voice in")
         axis.set_title(f"step latency, {label}")
         axis.legend()
-    figure.tight_layout()
-    path = folder / "step_latency.png"
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return [path]
+    return _save(plt, figure, folder / "step_latency.png")
 
 
 def load(results: dict[int, dict[str, list[Run]]], folder: Path) -> list[Path]:
@@ -106,11 +113,7 @@ def load(results: dict[int, dict[str, list[Run]]], folder: Path) -> list[Path]:
     axis.set_title("receiver latency while calls run")
     axis.set_ylim(bottom=0)
     axis.legend(fontsize="small")
-    figure.tight_layout()
-    path = folder / "load_receiver.png"
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return [path]
+    return _save(plt, figure, folder / "load_receiver.png")
 
 
 def scaling(curves: dict[str, dict[int, dict[str, float]]], folder: Path) -> list[Path]:
@@ -137,18 +140,11 @@ def scaling(curves: dict[str, dict[int, dict[str, float]]], folder: Path) -> lis
             )
         if all("resume_us" in curve[n] for n in sizes):
             resume.plot(sizes, [curve[n]["resume_us"] for n in sizes], marker="o", label=backend)
-    for axis, title, unit in (
-        (memory, "memory per parked call (tracemalloc)", "KB"),
-        (resume, "resume cost per call", "µs"),
-    ):
-        axis.set_xscale("log")
-        axis.set_xlabel("concurrent calls parked in a gather")
-        axis.set_ylabel(unit)
-        axis.set_title(title)
-        axis.set_ylim(bottom=0)
-        axis.legend()
-    figure.tight_layout()
-    path = folder / "scaling.png"
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return [path]
+    _log_axes(
+        (
+            (memory, "memory per parked call (tracemalloc)", "KB"),
+            (resume, "resume cost per call", "µs"),
+        ),
+        "concurrent calls parked in a gather",
+    )
+    return _save(plt, figure, folder / "scaling.png")
