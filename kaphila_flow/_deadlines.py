@@ -13,12 +13,12 @@ waits for.
 
 from __future__ import annotations
 
-import heapq
 import math
 
 import anyio
 
 from ._session import CallSession
+from ._timers import TimerHeap
 from ._wake import Parking
 
 __all__ = ["Deadlines"]
@@ -26,52 +26,38 @@ __all__ = ["Deadlines"]
 
 class Deadlines:
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, CallSession]] = []
-        #: Tickets of the deadlines still wanted; the heap drops the others lazily.
-        self._wanted: set[int] = set()
-        self._seq = 0
+        self._timers: TimerHeap[CallSession] = TimerHeap()
         self._sleeping_until = math.inf
         self._sleep: anyio.CancelScope | None = None
         self._task: anyio.CancelScope | None = None
         self._stopped = False
 
     def __len__(self) -> int:
-        return len(self._wanted)
+        return len(self._timers)
 
     @property
     def next_at(self) -> float | None:
-        self._drop_withdrawn()
-        return self._heap[0][0] if self._heap else None
+        return self._timers.next_at()
 
     def schedule(self, session: CallSession, at: float) -> int:
         """Wake ``session`` (``session.notify()``) once the loop's clock reaches ``at``.
 
         Returns a ticket for ``withdraw``."""
-        self._seq += 1
-        ticket = self._seq
-        heapq.heappush(self._heap, (at, ticket, session))
-        self._wanted.add(ticket)
+        ticket = self._timers.push(at, session)
         if at < self._sleeping_until:
             self._sleep_until(at)
         return ticket
 
     def withdraw(self, ticket: int) -> None:
         """The wait ``ticket`` was for is over: its deadline wakes no one."""
-        self._wanted.discard(ticket)
-        heap = self._heap
-        if heap and heap[0][1] == ticket:
-            self._drop_withdrawn()
-            self._sleep_until(heap[0][0] if heap else math.inf)
+        if self._timers.withdraw(ticket):
+            following = self._timers.next_at()
+            self._sleep_until(math.inf if following is None else following)
 
     def stop(self) -> None:
         self._stopped = True
         if self._task is not None:
             self._task.cancel()
-
-    def _drop_withdrawn(self) -> None:
-        heap, wanted = self._heap, self._wanted
-        while heap and heap[0][1] not in wanted:
-            heapq.heappop(heap)
 
     def _sleep_until(self, at: float) -> None:
         self._sleeping_until = at
@@ -83,18 +69,14 @@ class Deadlines:
         with anyio.CancelScope() as self._task:
             if self._stopped:
                 return
-            heap, wanted = self._heap, self._wanted
+            timers = self._timers
             parking = Parking()
             while True:
                 now = anyio.current_time()
-                self._drop_withdrawn()
-                while heap and heap[0][0] <= now:
-                    _, ticket, session = heapq.heappop(heap)
-                    if ticket in wanted:
-                        wanted.discard(ticket)
-                        session.notify()
-                    self._drop_withdrawn()
-                self._sleeping_until = heap[0][0] if heap else math.inf
+                while (session := timers.pop_due(now)) is not None:
+                    session.notify()
+                following = timers.next_at()
+                self._sleeping_until = math.inf if following is None else following
                 with anyio.CancelScope(deadline=self._sleeping_until) as self._sleep:
                     await parking.park()  # until the deadline (no timer at infinity)
                 self._sleep = None

@@ -12,7 +12,6 @@ alarm) and runs only then, a poke moving the deadline of the scope it sleeps in.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ import anyio
 import anyio.abc
 
 from .._commands import Command, PlaybackReply
+from .._timers import TimerHeap
 from .._wake import Parking
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
@@ -54,10 +54,8 @@ class ProviderHost:
         self._sleep: anyio.CancelScope | None = None
         self._sleeping_until = math.inf
         self._playbacks: dict[int, anyio.Event] = {}
-        #: Alarms (provider time, ticket, callback) and the tickets still armed.
-        self._alarms: list[tuple[float, int, Callable[[], None]]] = []
-        self._armed: set[int] = set()
-        self._alarm_seq = 0
+        #: Alarms: callbacks due at a provider time.
+        self._alarms: TimerHeap[Callable[[], None]] = TimerHeap()
         #: Where the scheduler sleeps (its scope's deadline, or a nudge, wakes it).
         self._parking = Parking()
 
@@ -96,37 +94,25 @@ class ProviderHost:
         a deadline this way costs no cancel scope of its own."""
         self.now()
         assert self._t0 is not None
-        at = self.origin + (loop_at - self._t0) * self.speed
-        self._alarm_seq += 1
-        ticket = self._alarm_seq
-        heapq.heappush(self._alarms, (at, ticket, callback))
-        self._armed.add(ticket)
+        ticket = self._alarms.push(self.origin + (loop_at - self._t0) * self.speed, callback)
         self._reschedule()
         return ticket
 
     def disarm(self, ticket: int) -> None:
         """The alarm ``ticket`` is no longer wanted (fired or not)."""
-        self._armed.discard(ticket)
-        alarms = self._alarms
-        if alarms and alarms[0][1] == ticket:
+        if self._alarms.withdraw(ticket):
             self._reschedule()
 
     def _next_due(self) -> float:
-        alarms, armed = self._alarms, self._armed
-        while alarms and alarms[0][1] not in armed:
-            heapq.heappop(alarms)
+        alarm = self._alarms.next_at()
         due = self.provider.next_deadline()
-        if alarms and (due is None or alarms[0][0] < due):
-            return alarms[0][0]
+        if alarm is not None and (due is None or alarm < due):
+            return alarm
         return math.inf if due is None else due
 
     def _ring(self, now: float) -> None:
-        alarms, armed = self._alarms, self._armed
-        while alarms and alarms[0][0] <= now:
-            _, ticket, callback = heapq.heappop(alarms)
-            if ticket in armed:
-                armed.discard(ticket)
-                callback()
+        while (callback := self._alarms.pop_due(now)) is not None:
+            callback()
 
     def _reschedule(self) -> None:
         """Move the sleeping scheduler's deadline to the next thing due, earlier or later.
