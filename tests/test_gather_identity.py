@@ -37,6 +37,16 @@ async def storm(host: Any) -> list[CallResult]:
         return [await handle.result() for handle in handles]
 
 
+async def dial_with_late_outcomes(flow: Any, caller: Callee = CALLER) -> CallResult:
+    """One call whose gather outcomes all come 20 s late, past the grace of 2 s."""
+    faults = Faults(outcome_delay=20.0)
+    async with FakeKaphila(
+        callees={NUMBERS[0]: caller}, faults=faults, gather_grace=GRACE
+    ) as kaphila:
+        with anyio.fail_after(3_600):  # virtual time
+            return await kaphila.runtime.dial(NUMBERS[0], flow)
+
+
 def late_entries(result: CallResult) -> list[str]:
     return [entry.text for entry in result.transcript if entry.kind == "late"]
 
@@ -126,12 +136,7 @@ async def test_a_late_sensitive_outcome_is_masked_in_the_transcript() -> None:
         return await call.gather("Press 1 to confirm.", num_digits=1, timeout=40)
 
     caller = Callee(answer_after=0.0, keys=(KeyStep("9876", after=0.5), KeyStep("1", after=0.5)))
-    faults = Faults(outcome_delay=20.0)
-    async with FakeKaphila(
-        callees={NUMBERS[0]: caller}, faults=faults, gather_grace=GRACE
-    ) as kaphila:
-        with anyio.fail_after(3_600):
-            result = await kaphila.runtime.dial(NUMBERS[0], flow)
+    result = await dial_with_late_outcomes(flow, caller)
     assert result.value == "1"
     assert late_entries(result) == ["gather.complete of gather 1, no longer awaited: •"]
     assert not any("9876" in entry.text for entry in result.transcript)
@@ -167,12 +172,7 @@ async def test_a_late_outcome_with_no_gather_after_it_is_still_recorded() -> Non
         return digits
 
     caller = Callee(answer_after=0.0, keys=(KeyStep("1", after=0.5),))
-    faults = Faults(outcome_delay=20.0)
-    async with FakeKaphila(
-        callees={NUMBERS[0]: caller}, faults=faults, gather_grace=GRACE
-    ) as kaphila:
-        with anyio.fail_after(3_600):
-            result = await kaphila.runtime.dial(NUMBERS[0], one_gather)
+    result = await dial_with_late_outcomes(one_gather, caller)
     assert result.value == ""
     assert late_entries(result) == ["gather.complete of gather 1, no longer awaited: '1'"]
 
@@ -183,11 +183,6 @@ async def test_a_gather_the_flow_cancelled_still_owes_its_outcome() -> None:
             await call.gather("Press 1.", num_digits=1, timeout=10)
         return await call.gather("Enter your PIN.", num_digits=4, timeout=40)
 
-    faults = Faults(outcome_delay=20.0)
-    async with FakeKaphila(
-        callees={NUMBERS[0]: CALLER}, faults=faults, gather_grace=GRACE
-    ) as kaphila:
-        with anyio.fail_after(3_600):
-            result = await kaphila.runtime.dial(NUMBERS[0], impatient)
+    result = await dial_with_late_outcomes(impatient)
     assert result.value == "2468"
     assert late_entries(result) == ["gather.complete of gather 1, no longer awaited: '1'"]
