@@ -12,18 +12,24 @@ alarm) and runs only then, a poke moving the deadline of the scope it sleeps in.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
+import sniffio
 
 from .._commands import Command, PlaybackReply
 from .._timers import TimerHeap
 from .._wake import Parking
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
+
+if TYPE_CHECKING:
+    import trio
 
 __all__ = ["ProviderHost"]
 
@@ -48,20 +54,32 @@ class ProviderHost:
         self.speed = speed
         self._on_webhooks = on_webhooks
         self._t0: float | None = None
+        #: Reads the loop's clock: ``anyio.current_time``, or while the scheduler runs the
+        #: very clock it reads, without the backend lookup on each reading.
+        self._clock: Callable[[], float] = anyio.current_time
         self._last = origin
         #: The scope the scheduler sleeps in (None while it runs), and until when (in
         #: provider time): a poke that brings nothing earlier leaves it asleep.
-        self._sleep: anyio.CancelScope | None = None
+        self._sleep: trio.CancelScope | None = None
         self._sleeping_until = math.inf
         self._playbacks: dict[int, anyio.Event] = {}
         #: Alarms: callbacks due at a provider time.
         self._alarms: TimerHeap[Callable[[], None]] = TimerHeap()
         #: Where the scheduler sleeps (its scope's deadline, or a nudge, wakes it).
         self._parking = Parking()
+        #: On asyncio the scheduler is a timer callback, not a task: the loop, the armed
+        #: timer, whether a round is waiting for its turn, and what a round raised.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._armed = False
+        self._failure: BaseException | None = None
+        #: The context the timer's rounds run in: the run task's, known to be asyncio's
+        #: (a loop callback has no task for sniffio, hence anyio, to tell by).
+        self._context: contextvars.Context | None = None
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
-        loop_now = anyio.current_time()
+        loop_now = self._clock()
         if self._t0 is None:
             self._t0 = loop_now
         now = self.origin + (loop_now - self._t0) * self.speed
@@ -94,8 +112,10 @@ class ProviderHost:
         a deadline this way costs no cancel scope of its own."""
         self.now()
         assert self._t0 is not None
-        ticket = self._alarms.push(self.origin + (loop_at - self._t0) * self.speed, callback)
-        self._reschedule()
+        at = self.origin + (loop_at - self._t0) * self.speed
+        ticket = self._alarms.push(at, callback)
+        if not at >= self._sleeping_until:  # a later alarm leaves the wake-up where it is
+            self._reschedule()
         return ticket
 
     def disarm(self, ticket: int) -> None:
@@ -117,8 +137,12 @@ class ProviderHost:
     def _reschedule(self) -> None:
         """Move the sleeping scheduler's deadline to the next thing due, earlier or later.
 
-        Moving the deadline of the scope it sleeps in costs no task step: the scheduler
-        runs only when something is due."""
+        Moving the deadline of the scope it sleeps in (or of its timer, on asyncio) costs
+        no task step: the scheduler runs only when something is due."""
+        if self._loop is not None:
+            if self._armed:
+                self._rearm()
+            return
         sleep = self._sleep
         if sleep is None:
             return
@@ -132,23 +156,102 @@ class ProviderHost:
             self._sleeping_until = due
             sleep.deadline = self.loop_time(due) if due != math.inf else math.inf
 
+    def _round(self) -> None:
+        """One round of the scheduler: let time pass, send what is due, ring alarms."""
+        now = self.now()
+        self.provider.advance(now)
+        self._flush(now)
+        self._ring(now)
+
+    # -- asyncio: the scheduler is a timer callback -----------------------------------
+
+    def _rearm(self) -> None:
+        """Point the timer at the next thing due (the next loop round, if due now)."""
+        loop = self._loop
+        assert loop is not None
+        due = self._next_due()
+        if due <= self._last:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._armed = False  # a round is coming: it reschedules at its end
+            self._timer = loop.call_soon(self._on_timer, False, context=self._context)
+            return
+        if due == self._sleeping_until and self._timer is not None:
+            return
+        self._sleeping_until = due
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if due != math.inf:
+            self._timer = loop.call_at(
+                self.loop_time(due), self._on_timer, True, context=self._context
+            )
+
+    def _on_timer(self, reached: bool) -> None:
+        self._timer = None
+        self._armed = False
+        if reached and self._last < self._sleeping_until:
+            self._last = self._sleeping_until  # the loop's clock reached it; rounding aside
+        try:
+            self._round()
+        except BaseException as failure:  # raised by the run task, where it belongs
+            self._failure = failure
+            self._parking.notify()
+            return
+        self._armed = True
+        self._sleeping_until = math.nan  # whatever is due, arm for it
+        self._rearm()
+
+    async def _run_on_timers(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
+        self._context.run(sniffio.current_async_library_cvar.set, "asyncio")
+        try:
+            self._on_timer(False)
+            task_status.started()
+            while self._failure is None:
+                await self._parking.park()
+            raise self._failure
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+            self._armed = False
+            self._loop = None
+            self._context = None
+
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Let provider time pass until cancelled."""
-        provider = self.provider
-        park = self._parking.park
         self.now()
+        try:
+            if sniffio.current_async_library() == "asyncio":
+                self._clock = asyncio.get_running_loop().time
+                await self._run_on_timers(task_status)
+            else:
+                import trio
+
+                self._clock = trio.current_time
+                await self._run_in_task(task_status)
+        finally:
+            self._clock = anyio.current_time
+
+    # -- trio: the scheduler is a task sleeping in a cancel scope -----------------------
+
+    async def _run_in_task(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+        import trio
+
+        park = self._parking.park
         task_status.started()
         while True:
-            now = self.now()
-            provider.advance(now)
-            self._flush(now)
-            self._ring(now)
+            self._round()
             due = self._next_due()
             self._sleeping_until = due
             deadline = self.loop_time(due) if due != math.inf else math.inf
-            with anyio.CancelScope(deadline=deadline) as sleep:
+            # trio's own scope: this path runs on trio only, and anyio's wrapper adds a
+            # step to each of the scheduler's rounds.
+            with trio.CancelScope(deadline=deadline) as sleep:
                 self._sleep = sleep
                 try:
                     await park()  # until the scope's deadline (no timer at infinity)
@@ -164,9 +267,13 @@ class ProviderHost:
         self.poke(now)
         return reply
 
-    async def request(self, account: AccountState, command: Command[R]) -> R:
-        """Carry out ``command`` now; a playback's answer comes when it finishes."""
-        now = self.now()
+    async def request(
+        self, account: AccountState, command: Command[R], now: float | None = None
+    ) -> R:
+        """Carry out ``command`` now (``now``: the provider time, if the caller just read
+        it); a playback's answer comes when it finishes."""
+        if now is None:
+            now = self.now()
         reply: Any = self.provider.handle(account, command, now)
         # What the command emitted goes out before its answer comes back, as it may over
         # HTTP; the scheduler wakes for what comes later.
