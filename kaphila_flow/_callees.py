@@ -132,10 +132,16 @@ class Action:
 class CalleeRun:
     """One callee's progress on one call: its script, and what a person did by hand."""
 
-    __slots__ = ("_by_hand", "_gather_seen", "_presses", "_steps", "callee")
+    __slots__ = ("_answer", "_by_hand", "_gather_seen", "_presses", "_steps", "callee")
 
     def __init__(self, callee: Callee) -> None:
         self.callee = callee
+        #: What the callee does when the phone rings (made once: asked on each change).
+        self._answer: Action | None = None
+        if callee.answer in ("human", "machine", "unknown"):
+            self._answer = Action("answer", how=callee.answer)
+        elif callee.answer == "busy":
+            self._answer = Action("reject")
         self._steps = list(callee.keys)
         self._gather_seen: float | None = None
         self._presses: list[tuple[float, str]] = []
@@ -163,13 +169,10 @@ class CalleeRun:
         if self._by_hand:
             candidates.append(self._by_hand[0])
         if model.phase is Phase.RINGING:
-            at = model.created_at + callee.answer_after
-            if callee.answer in ("human", "machine", "unknown"):
-                candidates.append((at, Action("answer", how=callee.answer)))
-            elif callee.answer == "busy":
-                candidates.append((at, Action("reject")))
             # no-answer: the ring timeout ends it; held: only by hand
-            return min(candidates, key=lambda c: c[0]) if candidates else None
+            if self._answer is not None:
+                candidates.append((model.created_at + callee.answer_after, self._answer))
+            return _earliest(candidates)
         started = model.gather_started_at
         if started is not None and started != self._gather_seen:
             self._gather_seen = started
@@ -184,7 +187,7 @@ class CalleeRun:
             candidates.append((at, Action("press", key)))
         if callee.hang_up_after is not None and model.answered_at is not None:
             candidates.append((model.answered_at + callee.hang_up_after, Action("hang_up")))
-        return min(candidates, key=lambda c: c[0]) if candidates else None
+        return _earliest(candidates)
 
     def apply(self, model: CallModel, action: Action, now: float) -> None:
         if self._by_hand and self._by_hand[0][1] is action:
@@ -199,3 +202,14 @@ class CalleeRun:
             model.press(action.key, now)
         else:
             model.caller_hangs_up(now)
+
+
+def _earliest(candidates: list[tuple[float, Action]]) -> tuple[float, Action] | None:
+    """The earliest of ``candidates`` (the first of equals), if any."""
+    if len(candidates) < 2:
+        return candidates[0] if candidates else None
+    return min(candidates, key=_moment)
+
+
+def _moment(candidate: tuple[float, Action]) -> float:
+    return candidate[0]

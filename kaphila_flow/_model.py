@@ -197,6 +197,24 @@ class CallModel:
             found.append(Timer(self._gather.deadline, "gather"))
         return sorted(found, key=lambda t: t.at)
 
+    @property
+    def gather_deadline(self) -> float | None:
+        """When the gather the call is in times out, if it is in one."""
+        return self._gather.deadline if self._gather is not None and self.live else None
+
+    def next_timer_at(self) -> float | None:
+        """When the first of ``timers()`` is due (``next_timer().at``, with no ``Timer``)."""
+        if self.phase is Phase.ENDED:
+            return None
+        at = self.ring_deadline if self.phase is Phase.RINGING else math.inf
+        for playback in self._playbacks:
+            if playback.ends_at < at:
+                at = playback.ends_at
+        gather = self._gather
+        if gather is not None and gather.deadline < at:
+            at = gather.deadline
+        return at if at != math.inf else None
+
     def next_timer(self, *, kinds: frozenset[str] | None = None) -> Timer | None:
         """The first of ``timers()`` (of ``kinds``), without building them all."""
         if self.phase is Phase.ENDED:

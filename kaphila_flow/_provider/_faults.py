@@ -44,6 +44,13 @@ class Faults:
             raise ValueError("api_error_status must be 429 or 500")
         self.rng = random.Random(self.seed)
 
+    @property
+    def webhooks_untouched(self) -> bool:
+        """Whether every webhook goes out once, in order, on time (no webhook fault on)."""
+        return not (
+            self.drop or self.reorder or self.duplicate or self.webhook_delay or self.outcome_delay
+        )
+
     def chance(self, probability: float) -> bool:
         return probability > 0 and self.rng.random() < probability
 
