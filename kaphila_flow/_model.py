@@ -16,8 +16,10 @@ from __future__ import annotations
 import enum
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from . import _events as ev
 from ._commands import (
@@ -41,6 +43,9 @@ NORMAL_CLEARING = "16"
 NO_ANSWER_CAUSE = "19"
 USER_BUSY_CAUSE = "17"
 KEYS = frozenset("0123456789*#")
+#: The ``extra`` of every event the model emits: it knows all its fields (one shared,
+#: read-only mapping rather than an empty dict per event).
+_NO_EXTRA: Mapping[str, object] = MappingProxyType({})
 
 
 @functools.lru_cache(maxsize=256)
@@ -178,12 +183,18 @@ class CallModel:
         }
 
     def take_events(self) -> list[ev.Event]:
-        out, self._events = self._events, []
+        """The events emitted since the last take (read the list, never change it)."""
+        out = self._events
+        if out:
+            self._events = []
         return out
 
     def take_finished(self) -> list[Playback]:
-        """Playbacks whose HTTP answer is now due (played, or cut by the end)."""
-        out, self._finished = self._finished, []
+        """Playbacks whose HTTP answer is now due (played, or cut by the end); read the
+        list, never change it."""
+        out = self._finished
+        if out:
+            self._finished = []
         return out
 
     def timers(self) -> list[Timer]:
@@ -447,4 +458,6 @@ class CallModel:
         )
 
     def _emit(self, cls: type[ev.Event], at: float, **fields: object) -> None:
-        self._events.append(cls(call_id=self.call_id, timestamp=iso_timestamp(at), **fields))  # type: ignore[arg-type]
+        self._events.append(
+            cls(call_id=self.call_id, timestamp=iso_timestamp(at), extra=_NO_EXTRA, **fields)  # type: ignore[arg-type]
+        )

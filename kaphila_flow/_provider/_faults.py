@@ -45,7 +45,7 @@ class Faults:
         self.rng = random.Random(self.seed)
 
     @property
-    def webhooks_untouched(self) -> bool:
+    def _webhooks_untouched(self) -> bool:
         """Whether every webhook goes out once, in order, on time (no webhook fault on)."""
         return not (
             self.drop or self.reorder or self.duplicate or self.webhook_delay or self.outcome_delay

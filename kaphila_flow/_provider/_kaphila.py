@@ -428,7 +428,7 @@ class Provider:
         if call.webhook_url is None:
             return
         faults = self.faults
-        if call.held_back is None and faults.webhooks_untouched:
+        if call.held_back is None and faults._webhooks_untouched:
             # The usual day: one copy, now, after what the call sent before (no draws).
             self._messages += 1
             due = max(now, call.last_webhook_due)
