@@ -62,7 +62,8 @@ class ProviderHost:
         #: provider time): a poke that brings nothing earlier leaves it asleep.
         self._sleep: trio.CancelScope | None = None
         self._sleeping_until = math.inf
-        self._playbacks: dict[int, anyio.Event] = {}
+        #: Where each request waiting for its playback to finish is parked.
+        self._playbacks: dict[int, Parking] = {}
         #: Alarms: callbacks due at a provider time.
         self._alarms: TimerHeap[Callable[[], None]] = TimerHeap()
         #: Where the scheduler sleeps (its scope's deadline, or a nudge, wakes it).
@@ -280,9 +281,9 @@ class ProviderHost:
         self.poke(now)
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
-                done = self._playbacks.setdefault(id(reply), anyio.Event())
+                self._playbacks[id(reply)] = parking = Parking()
                 try:
-                    await done.wait()
+                    await parking.park()  # until _flush finds it finished
                 finally:
                     self._playbacks.pop(id(reply), None)
             answer: PlaybackReply = self.provider.playback_reply(reply)
@@ -291,9 +292,9 @@ class ProviderHost:
 
     def _flush(self, now: float) -> None:
         for pending in self.provider.take_finished_playbacks():
-            done = self._playbacks.get(id(pending))
-            if done is not None:
-                done.set()
+            parking = self._playbacks.get(id(pending))
+            if parking is not None:
+                parking.notify()
         webhooks = self.provider.take_webhooks(now)
         if webhooks:
             self._on_webhooks(webhooks)

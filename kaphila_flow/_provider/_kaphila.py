@@ -321,12 +321,12 @@ class Provider:
     def next_deadline(self) -> float | None:
         """When the provider next needs ``advance`` or has a webhook due, if ever."""
         self._drop_stale()
-        moments = []
-        if self._agenda:
-            moments.append(self._agenda[0][0])
-        if self._outbox:
-            moments.append(self._outbox[0][0])
-        return min(moments) if moments else None
+        agenda, outbox = self._agenda, self._outbox
+        if not outbox:
+            return agenda[0][0] if agenda else None
+        if agenda and agenda[0][0] < outbox[0][0]:
+            return agenda[0][0]
+        return outbox[0][0]
 
     def advance(self, now: float) -> None:
         """Let time pass up to ``now``: timers and callee actions, earliest first."""
