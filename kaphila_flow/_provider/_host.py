@@ -1,13 +1,15 @@
 """``ProviderHost``: what both hosts of the provider model share, on anyio's time.
 
 It maps the event loop's clock to provider time (an origin and a speed factor), runs
-the one scheduler task that lets time pass (``Provider.advance``) and hands due webhooks
-to the host's delivery, and turns a ``/voice`` or ``/play`` into an await that ends when
+the one scheduler that lets time pass (``Provider.advance``) and hands due webhooks to
+the host's delivery, and turns a ``/voice`` or ``/play`` into an await that ends when
 the playback does. The fake delivers webhooks in memory; the simulator over HTTP.
 
 What a request or a callee's action emits goes out in the same step (no hop through the
-scheduler task); the scheduler sleeps until the provider's next deadline (or a waiter's
-alarm) and runs only then, a poke moving the deadline of the scope it sleeps in.
+scheduler); the scheduler sleeps until the provider's next deadline (or a waiter's
+alarm) and runs only then, a poke moving its wake-up. On asyncio the scheduler is a loop
+timer callback (a wake-up costs one callback, no task step); on trio, which has no
+timer callbacks, a task sleeping in a cancel scope whose deadline the poke moves.
 """
 
 from __future__ import annotations
@@ -250,8 +252,8 @@ class ProviderHost:
             due = self._next_due()
             self._sleeping_until = due
             deadline = self.loop_time(due) if due != math.inf else math.inf
-            # trio's own scope: this path runs on trio only, and anyio's wrapper adds a
-            # step to each of the scheduler's rounds.
+            # trio's own scope: this path runs on trio only, and anyio's wrapper adds
+            # its bookkeeping to each round and to each move of the deadline.
             with trio.CancelScope(deadline=deadline) as sleep:
                 self._sleep = sleep
                 try:
