@@ -60,7 +60,7 @@ def _envelope(status: int, message: str, **extra: Any) -> Response:
 
 
 async def _body() -> dict[str, Any]:
-    return parse_body(await request.get_data(cache=False))
+    return parse_body(await request.get_data(False, False, False))
 
 
 def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart:
@@ -96,7 +96,7 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
 
     def endpoint(path: str) -> Callable[[], Awaitable[Response]]:
         async def call() -> Response:
-            raw = await request.get_data(cache=False)
+            raw = await request.get_data(False, False, False)
             authorization = request.headers.get("Authorization", "")
             answer = await call_endpoint(simulator, path, authorization, raw)
             if answer is LOST:
