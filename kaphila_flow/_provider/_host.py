@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
+import sniffio
 
 from .._commands import Command, PlaybackReply
 from .._timers import TimerHeap
@@ -58,6 +59,8 @@ class ProviderHost:
         self._alarms: TimerHeap[Callable[[], None]] = TimerHeap()
         #: Where the scheduler sleeps (its scope's deadline, or a nudge, wakes it).
         self._parking = Parking()
+        #: How often the loop's clock ticks (0: finely enough to ignore).
+        self._ticks_per_second = 0
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
@@ -103,6 +106,16 @@ class ProviderHost:
         if self._alarms.withdraw(ticket):
             self._reschedule()
 
+    def _wake_at(self, due: float) -> float:
+        """The loop time to wake at for provider time ``due``: on the loop's next clock
+        tick at or after it (a deadline between ticks would have the timer fire and re-arm
+        until the tick, spinning the loop)."""
+        if due == math.inf:
+            return math.inf
+        at = self.loop_time(due)
+        ticks = self._ticks_per_second  # k / 1000 is the clock's own reading of tick k
+        return math.ceil(at * ticks) / ticks if ticks else at
+
     def _next_due(self) -> float:
         alarm = self._alarms.next_at()
         due = self.provider.next_deadline()
@@ -130,7 +143,7 @@ class ProviderHost:
             return
         if due != self._sleeping_until:
             self._sleeping_until = due
-            sleep.deadline = self.loop_time(due) if due != math.inf else math.inf
+            sleep.deadline = self._wake_at(due)
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -139,6 +152,7 @@ class ProviderHost:
         provider = self.provider
         park = self._parking.park
         self.now()
+        self._ticks_per_second = _clock_ticks()
         task_status.started()
         while True:
             now = self.now()
@@ -147,8 +161,7 @@ class ProviderHost:
             self._ring(now)
             due = self._next_due()
             self._sleeping_until = due
-            deadline = self.loop_time(due) if due != math.inf else math.inf
-            with anyio.CancelScope(deadline=deadline) as sleep:
+            with anyio.CancelScope(deadline=self._wake_at(due)) as sleep:
                 self._sleep = sleep
                 try:
                     await park()  # until the scope's deadline (no timer at infinity)
@@ -190,3 +203,14 @@ class ProviderHost:
         webhooks = self.provider.take_webhooks(now)
         if webhooks:
             self._on_webhooks(webhooks)
+
+
+def _clock_ticks() -> int:
+    """How often the running loop's clock ticks a second: uvloop's counts whole
+    milliseconds; asyncio's and trio's tick finely enough to ignore (0)."""
+    if sniffio.current_async_library() != "asyncio":
+        return 0
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    return 1000 if type(loop).__module__.partition(".")[0] == "uvloop" else 0
