@@ -28,6 +28,7 @@ import anyio.abc
 
 from ._core import Simulator
 from ._endpoints import ENDPOINTS, LOST, MAX_BODY_BYTES, TOO_LARGE, Answer, call_endpoint, envelope
+from ._sockets import serve_tcp
 
 __all__ = ["KEEP_ALIVE", "MAX_HEAD", "serve_http"]
 
@@ -105,22 +106,19 @@ async def serve_http(
 ) -> None:
     """Serve ``simulator``'s endpoints, and ``app`` for the rest, on ``sock`` until
     cancelled (``sock`` stays the caller's to close)."""
-    listener = await anyio.abc.SocketListener.from_socket(sock.dup())
     server = sock.getsockname()[:2]
 
-    async def connection(stream: anyio.abc.SocketStream) -> None:
+    async def connection(stream: anyio.abc.ByteStream) -> None:
         async with stream:
             try:
-                client = stream.extra(anyio.abc.SocketAttribute.remote_address)  # noqa: S610
+                client = stream.extra(anyio.abc.SocketAttribute.remote_address, None)  # noqa: S610
                 await _Connection(simulator, app, stream, server, client).run()
             except _GONE:
                 pass  # the client went away
             except Exception:
                 logger.exception("the simulator's HTTP server dropped a connection")
 
-    async with listener:
-        task_status.started()
-        await listener.serve(connection)
+    await serve_tcp(sock, connection, task_status=task_status)
 
 
 class _Connection:
@@ -128,7 +126,7 @@ class _Connection:
         self,
         simulator: Simulator,
         app: Asgi,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         server: tuple[str, int],
         client: Any,
     ) -> None:
