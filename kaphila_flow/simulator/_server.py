@@ -169,7 +169,7 @@ class _Connection:
         buffer = self._buffer
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
-            with anyio.move_on_after(KEEP_ALIVE):
+            with anyio.CancelScope(deadline=anyio.current_time() + KEEP_ALIVE):
                 while (end := buffer.find(b"\r\n\r\n")) < 0:
                     if len(buffer) > MAX_HEAD:
                         raise _Refusal(431, f"Request head over {MAX_HEAD} bytes")

@@ -81,7 +81,8 @@ class PlainConnection:
         request = head.encode("latin-1") + b"\r\n" + body
         fresh = self._stream is None
         try:
-            with anyio.fail_after(self._timeout):
+            # A scope of its own rather than ``fail_after``: one per webhook adds up.
+            with anyio.CancelScope(deadline=anyio.current_time() + self._timeout):
                 try:
                     return await self._exchange(request)
                 except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
@@ -90,9 +91,8 @@ class PlainConnection:
                     # A kept-alive connection the peer closed meanwhile: once more, anew.
                     await self.aclose()
                     return await self._exchange(request)
-        except TimeoutError:
-            await self.aclose()
-            raise DeliveryFailed("timed out") from None
+            await self.aclose()  # only a timeout gets here
+            raise DeliveryFailed("timed out")
         except (anyio.EndOfStream, anyio.BrokenResourceError, OSError) as exc:
             await self.aclose()
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}" if str(exc) else "closed") from None
