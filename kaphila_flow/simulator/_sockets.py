@@ -25,6 +25,8 @@ __all__ = ["LeanStream", "connect", "serve_tcp"]
 
 #: Bytes a connection buffers unread before it stops reading from the socket.
 HIGH_WATER = 256 * 1024
+#: Connections waiting to be accepted (as ``bind_socket`` listens: bursts of calls)
+BACKLOG = 1024
 
 Handler = Callable[[anyio.abc.ByteStream], Coroutine[Any, Any, None]]
 
@@ -192,7 +194,7 @@ async def serve_tcp(
         made.on_connect = accepted
         return made
 
-    server = await loop.create_server(protocol, sock=sock.dup())
+    server = await loop.create_server(protocol, sock=sock.dup(), backlog=BACKLOG)
     try:
         async with anyio.create_task_group() as tg:
             task_status.started()
