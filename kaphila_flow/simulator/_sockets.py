@@ -211,3 +211,6 @@ async def serve_tcp(
                 await wake[0]
     finally:
         server.close()
+        for made in arrived:  # accepted as the server stopped: never served
+            if made.transport is not None:
+                made.transport.close()
