@@ -261,3 +261,22 @@ async def test_the_call_control_answers_are_counted_in_the_metrics() -> None:
         await w.send(get("/metrics"))
         _, _, body = await w.answer()
         assert 'endpoint="/hangup",status="404"} 2.0' in body.decode()
+
+
+async def test_a_large_answer_reaches_a_slow_reader_whole() -> None:
+    simulator = Simulator(speed=INSTANT)
+    app = create_app(simulator, app_class=app_class())
+    payload = bytes(range(256)) * 20_000  # 5 MB: more than the socket buffers hold
+
+    @app.get("/large")
+    async def large() -> Response:
+        return Response(payload, mimetype="application/octet-stream")
+
+    async with serving(simulator, app) as port, wire(port) as w:
+        await w.send(get("/large"))
+        await anyio.sleep(0.2)  # the server fills the socket and waits for the reader
+        status, headers, body = await w.answer()
+        assert status == 200 and int(headers["content-length"]) == len(payload)
+        assert body == payload
+        await w.send(get("/health"))  # and the connection carries on
+        assert (await w.answer())[0] == 200
