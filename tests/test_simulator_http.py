@@ -280,3 +280,41 @@ async def test_a_large_answer_reaches_a_slow_reader_whole() -> None:
         assert body == payload
         await w.send(get("/health"))  # and the connection carries on
         assert (await w.answer())[0] == 200
+
+
+async def test_stopping_closes_kept_alive_connections_and_lets_a_stream_end_cleanly() -> None:
+    simulator = Simulator(speed=INSTANT)
+    app = create_app(simulator, app_class=app_class())
+    stopping = anyio.Event()
+
+    @app.get("/until-stop")
+    async def until_stop() -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"open\n"
+            try:
+                await anyio.sleep_forever()
+            finally:
+                stopping.set()
+
+        response = Response(stream(), mimetype="text/plain")
+        response.timeout = None
+        return response
+
+    server = anyio.CancelScope()
+
+    async def run(*, task_status: anyio.abc.TaskStatus[str]) -> None:
+        with server:
+            await serve_simulator(simulator, "127.0.0.1:0", app=app, task_status=task_status)
+
+    async with anyio.create_task_group() as tg:
+        port = int((await tg.start(run)).rpartition(":")[2])
+        async with wire(port) as kept, wire(port) as streaming:
+            await kept.send(get("/health"))
+            assert (await kept.answer())[0] == 200
+            await streaming.send(get("/until-stop"))
+            await streaming.reader.receive_until(b"open\n\r\n", 65536)  # its first chunk
+            server.cancel()  # the server stops; this test goes on
+            assert await kept.closed()
+            assert await streaming.closed()
+    with anyio.fail_after(10):
+        await stopping.wait()  # and the app's stream was closed

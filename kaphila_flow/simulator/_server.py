@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -38,6 +39,8 @@ logger = logging.getLogger("kaphila_flow.simulator")
 MAX_HEAD = 16 * 1024
 #: Seconds an idle keep-alive connection stays open.
 KEEP_ALIVE = 5.0
+#: Seconds the answers under way get to finish when the server stops.
+GRACE = 0.1
 
 Asgi = Callable[
     [
@@ -97,6 +100,43 @@ def _rendered(answer: Answer, close: bool) -> bytes:
     return _head(answer.status, headers) + answer.body
 
 
+class _Connections:
+    """The server's open connections: those waiting for a request (each in its scope),
+    the app's answers under way, and whether the server is stopping."""
+
+    def __init__(self) -> None:
+        self.waiting: set[anyio.CancelScope] = set()
+        self.answering: set[anyio.Event] = set()
+        self.open = 0
+        self.stopping = False
+        self.none_left = anyio.Event()
+
+    def closed(self) -> None:
+        self.open -= 1
+        if self.stopping and not self.open:
+            self.none_left.set()
+
+    async def stop(self, connections: anyio.abc.TaskGroup) -> None:
+        """No new request; the idle go at once; answers under way get ``GRACE`` to
+        finish, then are told their client left (an app winds its work down), then
+        ``GRACE`` more; what is left then is cancelled."""
+        self.stopping = True
+        for scope in self.waiting:
+            scope.cancel()
+        if await self._all_closed_within(GRACE):
+            return
+        for over in self.answering:
+            over.set()  # the app's receive() says http.disconnect
+        if not await self._all_closed_within(GRACE):
+            connections.cancel_scope.cancel()
+
+    async def _all_closed_within(self, seconds: float) -> bool:
+        if self.open:
+            with anyio.move_on_after(seconds):
+                await self.none_left.wait()
+        return not self.open
+
+
 async def serve_http(
     simulator: Simulator,
     app: Asgi,
@@ -105,20 +145,46 @@ async def serve_http(
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``simulator``'s endpoints, and ``app`` for the rest, on ``sock`` until
-    cancelled (``sock`` stays the caller's to close)."""
+    cancelled (``sock`` stays the caller's to close).
+
+    When cancelled it stops accepting and closes the connections waiting for a
+    request; answers under way get some time to finish (a page's event stream ends
+    cleanly when the app ends it): ``_Connections.stop``."""
     server = sock.getsockname()[:2]
+    state = _Connections()
+    stop = anyio.Event()
 
     async def connection(stream: anyio.abc.ByteStream) -> None:
-        async with stream:
-            try:
+        state.open += 1
+        try:
+            async with stream:
                 client = stream.extra(anyio.abc.SocketAttribute.remote_address, None)  # noqa: S610
-                await _Connection(simulator, app, stream, server, client).run()
-            except _GONE:
-                pass  # the client went away
-            except Exception:
-                logger.exception("the simulator's HTTP server dropped a connection")
+                await _Connection(simulator, app, stream, server, client, state).run()
+        except _GONE:
+            pass  # the client went away
+        except Exception:
+            logger.exception("the simulator's HTTP server dropped a connection")
+        finally:
+            state.closed()
 
-    await serve_tcp(sock, connection, task_status=task_status)
+    async def run(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        # Shielded: a cancellation stops it through ``stop``, gracefully.
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as connections:
+                async with anyio.create_task_group() as accepting:
+                    await accepting.start(partial(serve_tcp, sock, connection, connections))
+                    task_status.started()
+                    await stop.wait()
+                    accepting.cancel_scope.cancel()
+                await state.stop(connections)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(run)
+        task_status.started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stop.set()
 
 
 class _Connection:
@@ -129,7 +195,9 @@ class _Connection:
         stream: anyio.abc.ByteStream,
         server: tuple[str, int],
         client: Any,
+        state: _Connections,
     ) -> None:
+        self._state = state
         self._simulator = simulator
         self._app = app
         self._stream = stream
@@ -169,18 +237,25 @@ class _Connection:
         buffer = self._buffer
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
-            with anyio.CancelScope(deadline=anyio.current_time() + KEEP_ALIVE):
-                while (end := buffer.find(b"\r\n\r\n")) < 0:
-                    if len(buffer) > MAX_HEAD:
-                        raise _Refusal(431, f"Request head over {MAX_HEAD} bytes")
-                    try:
-                        buffer += await self._stream.receive()
-                    except anyio.EndOfStream:
-                        if buffer.strip():
-                            raise _Refusal(400, "Incomplete request head") from None
-                        return None
-            if end < 0:
+            state = self._state
+            if state.stopping:
                 return None
+            with anyio.CancelScope(deadline=anyio.current_time() + KEEP_ALIVE) as waiting:
+                state.waiting.add(waiting)
+                try:
+                    while (end := buffer.find(b"\r\n\r\n")) < 0:
+                        if len(buffer) > MAX_HEAD:
+                            raise _Refusal(431, f"Request head over {MAX_HEAD} bytes")
+                        try:
+                            buffer += await self._stream.receive()
+                        except anyio.EndOfStream:
+                            if buffer.strip():
+                                raise _Refusal(400, "Incomplete request head") from None
+                            return None
+                finally:
+                    state.waiting.discard(waiting)
+            if end < 0:
+                return None  # idle for KEEP_ALIVE seconds, or the server stops
         if end > MAX_HEAD:
             raise _Refusal(431, f"Request head over {MAX_HEAD} bytes")
         lines = buffer[:end].decode("latin-1").split("\r\n")
@@ -330,6 +405,7 @@ class _Connection:
                 state.cut = True
                 over.set()
 
+        self._state.answering.add(over)
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch)
             try:
@@ -343,6 +419,7 @@ class _Connection:
                 await send({"type": "http.response.body", "body": body})
             over.set()
             tg.cancel_scope.cancel()
+        self._state.answering.discard(over)
         return state.complete and not state.cut and not state.close
 
 

@@ -168,17 +168,18 @@ async def connect(host: str, port: int) -> anyio.abc.ByteStream:
 async def serve_tcp(
     sock: socket.socket,
     handler: Handler,
+    connections: anyio.abc.TaskGroup,
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept connections on ``sock`` (listening; stays the caller's to close) until
-    cancelled, each handled by ``handler(stream)`` in a task of its own, which must not
-    raise."""
+    cancelled, each handled by ``handler(stream)`` in a task of its own in
+    ``connections`` (which outlives the accepting); ``handler`` must not raise."""
     if sniffio.current_async_library() != "asyncio":
         listener = await anyio.abc.SocketListener.from_socket(sock.dup())
         async with listener:
             task_status.started()
-            await listener.serve(handler)
+            await listener.serve(handler, task_group=connections)
         return
     loop = asyncio.get_running_loop()
     arrived: deque[_Protocol] = deque()
@@ -196,19 +197,18 @@ async def serve_tcp(
 
     server = await loop.create_server(protocol, sock=sock.dup(), backlog=BACKLOG)
     try:
-        async with anyio.create_task_group() as tg:
-            task_status.started()
-            while True:
-                while arrived:
-                    made = arrived.popleft()
-                    transport = made.transport
-                    assert transport is not None
-                    raw = transport.get_extra_info("socket")
-                    if raw is not None:
-                        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    tg.start_soon(handler, LeanStream(made))
-                wake[:] = [loop.create_future()]
-                await wake[0]
+        task_status.started()
+        while True:
+            while arrived:
+                made = arrived.popleft()
+                transport = made.transport
+                assert transport is not None
+                raw = transport.get_extra_info("socket")
+                if raw is not None:
+                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                connections.start_soon(handler, LeanStream(made))
+            wake[:] = [loop.create_future()]
+            await wake[0]
     finally:
         server.close()
         for made in arrived:  # accepted as the server stopped: never served
