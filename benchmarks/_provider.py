@@ -18,15 +18,14 @@ import signal
 import sys
 import time
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 
 import anyio
 from quart import Response
 
 from kaphila_flow import _events as ev
-from kaphila_flow._serve import base_url, bind_socket, serve_app
-from kaphila_flow.simulator import Simulator, load_simulator
-from kaphila_flow.simulator._http import create_app
+from kaphila_flow.simulator import Simulator, create_app, load_simulator, serve_simulator
 
 TRIGGERS = ("call.answered", "gather.complete")
 
@@ -72,13 +71,12 @@ async def serve(config: str) -> None:
         body = {"cpu": cpu_seconds(), "steps": taken, "undelivered": len(simulator.undelivered)}
         return Response(json.dumps(body), mimetype="application/json")
 
-    sock = bind_socket("127.0.0.1:0")
     stop = anyio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with anyio.create_task_group() as tg:
-        await tg.start(simulator.run)
-        await tg.start(serve_app, app, sock)
-        print(json.dumps({"url": base_url(sock)}), flush=True)
+        # What ``kaphila-flow simulator`` serves, with the /_bench route added.
+        url = await tg.start(partial(serve_simulator, simulator, "127.0.0.1:0", app=app))
+        print(json.dumps({"url": url}), flush=True)
         await stop.wait()
         tg.cancel_scope.cancel()
 

@@ -317,15 +317,27 @@ class SimulatorMetrics:
             namespace=ns,
             registry=r,
         )
+        # Each series' counter, looked up once: a few per simulated call add up.
+        self._webhook_counters = {
+            True: self.webhooks.labels(outcome="acknowledged"),
+            False: self.webhooks.labels(outcome="failed"),
+        }
+        self._request_counters: dict[tuple[str, int], Counter] = {}
 
     def call_placed(self) -> None:
         self.calls_placed.inc()
 
     def webhook(self, acknowledged: bool) -> None:
-        self.webhooks.labels(outcome="acknowledged" if acknowledged else "failed").inc()
+        self._webhook_counters[acknowledged].inc()
 
     def request(self, endpoint: str, status: int) -> None:
-        self.requests.labels(endpoint=endpoint_label(endpoint), status=str(status)).inc()
+        counter = self._request_counters.get((endpoint, status))
+        if counter is None:
+            if len(self._request_counters) > 10_000:
+                self._request_counters.clear()  # raw paths of many calls: start over
+            counter = self.requests.labels(endpoint=endpoint_label(endpoint), status=str(status))
+            self._request_counters[endpoint, status] = counter
+        counter.inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -79,6 +79,8 @@ class ProviderHost:
         #: The context the timer's rounds run in: the run task's, known to be asyncio's
         #: (a loop callback has no task for sniffio, hence anyio, to tell by).
         self._context: contextvars.Context | None = None
+        #: How often the loop's clock ticks (0: finely enough to ignore).
+        self._ticks_per_second = 0
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
@@ -126,6 +128,16 @@ class ProviderHost:
         if self._alarms.withdraw(ticket):
             self._reschedule()
 
+    def _wake_at(self, due: float) -> float:
+        """The loop time to wake at for provider time ``due``: on the loop's next clock
+        tick at or after it (a deadline between ticks would have the timer fire and re-arm
+        until the tick, spinning the loop)."""
+        if due == math.inf:
+            return math.inf
+        at = self.loop_time(due)
+        ticks = self._ticks_per_second  # k / 1000 is the clock's own reading of tick k
+        return math.ceil(at * ticks) / ticks if ticks else at
+
     def _next_due(self) -> float:
         alarm = self._alarms.next_at()
         due = self.provider.next_deadline()
@@ -157,7 +169,7 @@ class ProviderHost:
             return
         if due != self._sleeping_until:
             self._sleeping_until = due
-            sleep.deadline = self.loop_time(due) if due != math.inf else math.inf
+            sleep.deadline = self._wake_at(due)
 
     def _round(self) -> None:
         """One round of the scheduler: let time pass, send what is due, ring alarms."""
@@ -187,7 +199,7 @@ class ProviderHost:
             self._timer = None
         if due != math.inf:
             self._timer = loop.call_at(
-                self.loop_time(due), self._on_timer, True, context=self._context
+                self._wake_at(due), self._on_timer, True, context=self._context
             )
 
     def _on_timer(self, reached: bool) -> None:
@@ -228,6 +240,7 @@ class ProviderHost:
     ) -> None:
         """Let provider time pass until cancelled."""
         self.now()
+        self._ticks_per_second = _clock_ticks()
         try:
             if sniffio.current_async_library() == "asyncio":
                 self._clock = asyncio.get_running_loop().time
@@ -251,10 +264,9 @@ class ProviderHost:
             self._round()
             due = self._next_due()
             self._sleeping_until = due
-            deadline = self.loop_time(due) if due != math.inf else math.inf
             # trio's own scope: this path runs on trio only, and anyio's wrapper adds
             # its bookkeeping to each round and to each move of the deadline.
-            with trio.CancelScope(deadline=deadline) as sleep:
+            with trio.CancelScope(deadline=self._wake_at(due)) as sleep:
                 self._sleep = sleep
                 try:
                     await park()  # until the scope's deadline (no timer at infinity)
@@ -300,3 +312,14 @@ class ProviderHost:
         webhooks = self.provider.take_webhooks(now)
         if webhooks:
             self._on_webhooks(webhooks)
+
+
+def _clock_ticks() -> int:
+    """How often the running loop's clock ticks a second: uvloop's counts whole
+    milliseconds; asyncio's and trio's tick finely enough to ignore (0)."""
+    if sniffio.current_async_library() != "asyncio":
+        return 0
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    return 1000 if type(loop).__module__.partition(".")[0] == "uvloop" else 0

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 import anyio
 import anyio.abc
 
-from .._serve import base_url, bind_socket, serve_app
+from .._serve import base_url, bind_socket
 from ..simulator import Simulator, create_app
+from ..simulator._server import serve_http
 from ._page import mount_phone
 from ._phone import DevPhone, Dialer
 
@@ -65,7 +66,7 @@ async def serve_phone(
         async with anyio.create_task_group() as tg:
             await tg.start(simulator.run)
             await tg.start(phone.run)
-            await tg.start(serve_app, app, sock)
+            await tg.start(serve_http, simulator, app, sock)
             task_status.started(phone)
     finally:
         sock.close()

@@ -8,7 +8,6 @@ never a 500.
 from __future__ import annotations
 
 import io
-import json
 import wave
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -17,55 +16,51 @@ import anyio
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from .._commands import ForwardCall, Gather, Hangup, MakeCall, Play, StopRecording, Voice
+from .._commands import StopRecording
 from .._exceptions import ApiError, BadRequest
 from .._metrics import CONTENT_TYPE
 from .._provider import AccountState
 from .._wire import FieldError
 from ._core import Simulator
+from ._endpoints import (
+    ENDPOINTS,
+    LOST,
+    MAX_BODY_BYTES,
+    TOO_LARGE,
+    Answer,
+    BodyTooLarge,
+    api_error_answer,
+    api_key,
+    call_endpoint,
+    envelope,
+    json_answer,
+    parse_body,
+)
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
-MAX_BODY_BYTES = 256 * 1024
 VERSION = "2.0.0"
 
 
-def _json(payload: Mapping[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
-def _envelope(status: int, message: str, **extra: Any) -> Response:
-    return _json({"success": False, "error": message, **extra}, status)
-
-
-def _api_error(error: ApiError) -> Response:
-    extra: dict[str, Any] = dict(error.details)
-    if error.code:
-        extra["code"] = error.code
-    response = _envelope(error.status_code, error.message, **extra)
-    if error.retry_after is not None:
-        response.headers["Retry-After"] = str(int(error.retry_after + 0.999))
+def _response(answer: Answer) -> Response:
+    response = Response(answer.body, status=answer.status, mimetype="application/json")
+    for name, value in answer.headers:
+        response.headers[name] = value
+    if answer.close:
+        response.headers["Connection"] = "close"
     return response
 
 
+def _json(payload: Mapping[str, Any], status: int = 200) -> Response:
+    return _response(json_answer(payload, status))
+
+
+def _envelope(status: int, message: str, **extra: Any) -> Response:
+    return _response(envelope(status, message, **extra))
+
+
 async def _body() -> dict[str, Any]:
-    raw = await request.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise _TooLarge
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        detail = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)[:120]
-        raise BadRequest(f"Invalid JSON body: {detail}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("Invalid JSON body: expected an object")
-    return data
-
-
-class _TooLarge(Exception):
-    pass
+    return parse_body(await request.get_data(False, False, False))
 
 
 def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart:
@@ -76,7 +71,9 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
     @app.after_request
     async def count(response: Response) -> Response:
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        if rule != "/metrics":  # route templates, never raw paths: few series, no call ids
+        # Route templates, never raw paths: few series, no call ids. The call-control
+        # endpoints count their own answers (``call_endpoint``).
+        if rule != "/metrics" and rule not in ENDPOINTS:
             simulator.metrics.request(rule, response.status_code)
         return response
 
@@ -88,9 +85,7 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
         path: str, handler: Callable[[AccountState], Awaitable[Response]]
     ) -> Callable[[], Awaitable[Response]]:
         async def endpoint() -> Response:
-            header = request.headers.get("Authorization", "")
-            key = header[7:].strip() if header.lower().startswith("bearer ") else None
-            account = simulator.authenticate(key)
+            account = simulator.authenticate(api_key(request.headers.get("Authorization", "")))
             simulator.admit(account, path)
             response = await handler(account)
             if simulator.faults.lose_answer(path):
@@ -99,52 +94,19 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
 
         return endpoint
 
-    def post(path: str) -> Callable[[Callable[[AccountState], Awaitable[Response]]], Any]:
-        def register(handler: Callable[[AccountState], Awaitable[Response]]) -> Any:
-            app.add_url_rule(path, handler.__name__, authed(path, handler), methods=["POST"])
-            return handler
+    def endpoint(path: str) -> Callable[[], Awaitable[Response]]:
+        async def call() -> Response:
+            raw = await request.get_data(False, False, False)
+            authorization = request.headers.get("Authorization", "")
+            answer = await call_endpoint(simulator, path, authorization, raw)
+            if answer is LOST:
+                await anyio.sleep_forever()  # the work is done; the answer never comes
+            return _response(answer)
 
-        return register
+        return call
 
-    async def _logged(path: str) -> dict[str, Any]:
-        body = await _body()
-        simulator.record_request(path, body)
-        return body
-
-    @post("/makecall")
-    async def makecall(account: AccountState) -> Response:
-        reply = simulator.make_call(account, MakeCall.from_body(await _logged("/makecall")))
-        return _json(reply.to_json())
-
-    @post("/batchcall")
-    async def batchcall(account: AccountState) -> Response:
-        reply = simulator.make_call(account, MakeCall.from_body(await _logged("/batchcall")))
-        return _json(reply.to_json())
-
-    @post("/voice")
-    async def voice(account: AccountState) -> Response:
-        reply = await simulator.playback(account, Voice.from_body(await _logged("/voice")))
-        return _json(reply.to_json())
-
-    @post("/play")
-    async def play(account: AccountState) -> Response:
-        reply = await simulator.playback(account, Play.from_body(await _logged("/play")))
-        return _json(reply.to_json())
-
-    @post("/gather")
-    async def gather(account: AccountState) -> Response:
-        command = Gather.from_body(await _logged("/gather"))
-        return _json(simulator.handle(account, command).to_json(command.call_id))
-
-    @post("/forwardcall")
-    async def forwardcall(account: AccountState) -> Response:
-        command = ForwardCall.from_body(await _logged("/forwardcall"))
-        return _json(simulator.handle(account, command).to_json())
-
-    @post("/hangup")
-    async def hangup(account: AccountState) -> Response:
-        command = Hangup.from_body(await _logged("/hangup"))
-        return _json(simulator.handle(account, command).to_json(command.call_id))
+    for path in ENDPOINTS:
+        app.add_url_rule(path, path.strip("/"), endpoint(path), methods=["POST"])
 
     async def list_calls(account: AccountState) -> Response:
         calls = [simulator.snapshot(call_id) for call_id in simulator.calls]
@@ -156,8 +118,7 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
     app.add_url_rule("/calls", "calls", authed("/calls", list_calls), methods=["GET"])
 
     async def get_call(call_id: str) -> Response:
-        header = request.headers.get("Authorization", "")
-        simulator.authenticate(header[7:].strip() if header.lower().startswith("bearer ") else None)
+        _check_key()
         return _json({"success": True, "call": simulator.snapshot(call_id)})
 
     app.add_url_rule("/calls/<call_id>", "call", get_call, methods=["GET"])
@@ -178,10 +139,7 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
         return out
 
     def _account() -> AccountState:
-        header = request.headers.get("Authorization", "")
-        return simulator.authenticate(
-            header[7:].strip() if header.lower().startswith("bearer ") else None
-        )
+        return simulator.authenticate(api_key(request.headers.get("Authorization", "")))
 
     def _check_key() -> None:
         _account()
@@ -233,10 +191,7 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
 
     @app.get("/api/me")
     async def me() -> Response:
-        header = request.headers.get("Authorization", "")
-        account = simulator.authenticate(
-            header[7:].strip() if header.lower().startswith("bearer ") else None
-        )
+        account = _account()
         return _json(
             {
                 "success": True,
@@ -284,27 +239,20 @@ def create_app(simulator: Simulator, *, app_class: type[Quart] = Quart) -> Quart
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
-        return _api_error(error)
+        return _response(api_error_answer(error))
 
     @app.errorhandler(FieldError)
     async def field_error(error: FieldError) -> Response:
         return _envelope(400, str(error))
 
-    def too_large_body() -> Response:
-        response = _envelope(413, f"Request body over {MAX_BODY_BYTES} bytes")
-        # The rest of the body is never read: the connection cannot carry another
-        # request, and a client that reused it would see it drop.
-        response.headers["Connection"] = "close"
-        return response
-
-    @app.errorhandler(_TooLarge)
-    async def too_large(error: _TooLarge) -> Response:
-        return too_large_body()
+    @app.errorhandler(BodyTooLarge)
+    async def too_large(error: BodyTooLarge) -> Response:
+        return _response(TOO_LARGE)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         if error.code == 413:
-            return too_large_body()
+            return _response(TOO_LARGE)
         if error.code == 404:
             return _envelope(404, f"Not found: {request.path}")
         return _envelope(error.code or 400, error.description or error.name)

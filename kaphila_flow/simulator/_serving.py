@@ -9,10 +9,13 @@ from types import TracebackType
 
 import anyio
 import anyio.abc
+import sniffio
+from quart import Quart
 
-from .._serve import base_url, bind_socket, serve_app
+from .._serve import base_url, bind_socket
 from ._core import Simulator
 from ._http import create_app
+from ._server import serve_http
 
 __all__ = ["SimulatorThread", "serve_simulator"]
 
@@ -21,17 +24,33 @@ async def serve_simulator(
     simulator: Simulator,
     bind: str = "127.0.0.1:8000",
     *,
+    app: Quart | None = None,
     task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the simulated API (asyncio) until cancelled; reports its base URL."""
+    """Serve the simulated API (asyncio or trio) until cancelled; reports its base URL.
+
+    ``app``: the simulator's app from ``create_app(simulator)`` with routes of one's own
+    added; the call-control endpoints (``/makecall``, ``/voice``, ...) are answered
+    straight from the socket either way, everything else by the app.
+    """
     sock = bind_socket(bind)
+    if app is None:
+        app = create_app(simulator, app_class=_app_class())
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(simulator.run)
-            await tg.start(serve_app, create_app(simulator), sock)
+            await tg.start(serve_http, simulator, app, sock)
             task_status.started(base_url(sock))
     finally:
         sock.close()
+
+
+def _app_class() -> type[Quart]:
+    if sniffio.current_async_library() == "trio":
+        from quart_trio import QuartTrio
+
+        return QuartTrio
+    return Quart
 
 
 class SimulatorThread:

@@ -18,6 +18,8 @@ import anyio.abc
 import httpx
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from ._sockets import connect
+
 __all__ = ["DeliveryFailed", "HttpxPoster", "PlainConnection", "Poster"]
 
 #: A response head or chunk line longer than this is not one a receiver sends.
@@ -68,7 +70,7 @@ class PlainConnection:
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self._host, self._port, self._timeout = host, port, timeout
-        self._stream: anyio.abc.SocketStream | None = None
+        self._stream: anyio.abc.ByteStream | None = None
         self._reader: BufferedByteReceiveStream | None = None
         self._host_header = f"Host: {host}:{port}\r\n"
 
@@ -79,7 +81,8 @@ class PlainConnection:
         request = head.encode("latin-1") + b"\r\n" + body
         fresh = self._stream is None
         try:
-            with anyio.fail_after(self._timeout):
+            # A scope of its own rather than ``fail_after``: one per webhook adds up.
+            with anyio.CancelScope(deadline=anyio.current_time() + self._timeout):
                 try:
                     return await self._exchange(request)
                 except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
@@ -88,9 +91,8 @@ class PlainConnection:
                     # A kept-alive connection the peer closed meanwhile: once more, anew.
                     await self.aclose()
                     return await self._exchange(request)
-        except TimeoutError:
-            await self.aclose()
-            raise DeliveryFailed("timed out") from None
+            await self.aclose()  # only a timeout gets here
+            raise DeliveryFailed("timed out")
         except (anyio.EndOfStream, anyio.BrokenResourceError, OSError) as exc:
             await self.aclose()
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}" if str(exc) else "closed") from None
@@ -100,7 +102,7 @@ class PlainConnection:
 
     async def _exchange(self, request: bytes) -> int:
         if self._stream is None:
-            self._stream = await anyio.connect_tcp(self._host, self._port)
+            self._stream = await connect(self._host, self._port)
             self._reader = BufferedByteReceiveStream(self._stream)
         reader = self._reader
         assert reader is not None
