@@ -491,9 +491,20 @@ class EventWait(Wait["ev.Event | None"]):
             if anyio.current_time() >= until:
                 return None
             if not self._ticket and session.deadlines is not None:
-                self._ticket = session.deadlines.schedule(session, until)
+                self._ticket = session.deadlines.schedule(self, until)
         session._kinds = kinds
         return PARK
+
+    def pending(self) -> bool:
+        """Whether the wait is still on (its deadline, if any, still wanted)."""
+        return self._ticket >= 0
+
+    def wake(self) -> None:
+        """Its deadline has come (its ticket is spent): the wait runs again and sees
+        the time."""
+        if self._ticket >= 0:
+            self._ticket = 0
+            self._parking.notify()
 
     def finish(self) -> None:
         ticket, self._ticket = self._ticket, -2
