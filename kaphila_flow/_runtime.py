@@ -738,7 +738,7 @@ class Runtime:
             # follows the flow is shielded): no second cancel scope per call.
             session.flow_scope = session.task
             try:
-                value = await drive(self._flow_coroutine(session, chosen, data), session.end_for)
+                value = await drive(self._flow_coroutine(session, chosen, data), session)
                 status = self._status_after_flow(session)
                 error = session.ended_error() if session.shut_down else None
             except Exception as exc:

@@ -190,13 +190,13 @@ class CallSession(Parking):
         ledger = self.gathers
         if (
             ledger is not None
-            and ledger.owed
+            and ledger.owes
             and ledger.current is None
             and isinstance(event, _OUTCOMES)
             and not self.stale_outcome(event)
         ):
             # No gather in flight: an outcome now can only be an earlier gather's.
-            owner = ledger.owed.pop(0)
+            owner = ledger.pay_oldest()
             self._note_late(event, owner.seq, owner.sensitive)
             return Delivery.DELIVERED
         self.inbox.append(event)
@@ -257,7 +257,7 @@ class CallSession(Parking):
     def late_outcome(self, outcome: ev.Event) -> bool:
         """Whether ``outcome`` pays an earlier gather's debt (then it is noted as late)."""
         ledger = self.gathers
-        if ledger is None or not ledger.owed:
+        if ledger is None or not ledger.owes:
             return False
         owner = ledger.claim(outcome, provider_time(outcome.timestamp))
         if owner is None:
@@ -279,8 +279,8 @@ class CallSession(Parking):
             if isinstance(event, _OUTCOMES):
                 if self.stale_outcome(event):
                     self.note("stale", f"{event.name} for an earlier gather, ignored")
-                elif ledger is not None and ledger.owed:
-                    owner = ledger.owed.pop(0)
+                elif ledger is not None and ledger.owes:
+                    owner = ledger.pay_oldest()
                     self._note_late(event, owner.seq, owner.sensitive)
                 else:
                     self.note("stale", f"{event.name} for an earlier gather, ignored")
