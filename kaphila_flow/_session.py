@@ -48,6 +48,21 @@ _INFORMATIONAL = (
 )
 
 
+class _NoEvents(list[ev.Event]):
+    """The inbox of every call with no event waiting: shared, so never added to."""
+
+    __slots__ = ()
+
+    def _refuse(self, *_args: object) -> None:
+        raise TypeError("NO_EVENTS is shared by every empty inbox: give the call a list")
+
+    append = extend = insert = __iadd__ = __setitem__ = _refuse  # type: ignore[assignment]
+
+
+#: The inbox of a call with no event waiting (most parked calls): no list per call.
+NO_EVENTS: list[ev.Event] = _NoEvents()
+
+
 class Delivery(enum.Enum):
     """What ``Runtime.dispatch`` did with an event."""
 
@@ -104,8 +119,9 @@ class CallSession(Parking):
         self.wall_time = wall_time
         self.call_id: str | None = None
         self.caller_id: str | None = None  # the whitelisted number shown to the callee
-        # Plain list; the rest is made on first use (a parked call should cost little).
-        self.inbox: list[ev.Event] = []
+        #: Events not taken yet: ``NO_EVENTS`` (shared) while there are none, a list of
+        #: its own from the first one (a parked call usually has none).
+        self.inbox: list[ev.Event] = NO_EVENTS
         #: Events and transcript entries dropped by the per-call bounds.
         self.dropped = 0
         #: Whether any webhook of this call has reached the runtime.
@@ -199,7 +215,10 @@ class CallSession(Parking):
             owner = ledger.pay_oldest()
             self._note_late(event, owner.seq, owner.sensitive)
             return Delivery.DELIVERED
-        self.inbox.append(event)
+        if self.inbox is NO_EVENTS:
+            self.inbox = [event]
+        else:
+            self.inbox.append(event)
         if len(self.inbox) > INBOX_LIMIT:
             self._drop_oldest_informational()
         # Only what the flow waits for resumes it: a key press, a playback's end or a
@@ -286,7 +305,7 @@ class CallSession(Parking):
                     self.note("stale", f"{event.name} for an earlier gather, ignored")
             elif not isinstance(event, ev.GatherProgress | ev.GatherStarted):
                 kept.append(event)
-        self.inbox[:] = kept
+        self.inbox = kept or NO_EVENTS
 
     def _note_late(self, outcome: ev.Event, seq: int, sensitive: bool) -> None:
         if isinstance(outcome, ev.GatherFailed):
@@ -375,9 +394,12 @@ class CallSession(Parking):
     # -- waiting ---------------------------------------------------------------------
 
     def take(self, kinds: tuple[type[ev.Event], ...]) -> ev.Event | None:
-        for index, queued in enumerate(self.inbox):
+        inbox = self.inbox
+        for index, queued in enumerate(inbox):
             if isinstance(queued, kinds):
-                del self.inbox[index]
+                del inbox[index]
+                if not inbox:
+                    self.inbox = NO_EVENTS  # the empty list goes
                 return queued
         return None
 
