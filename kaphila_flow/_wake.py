@@ -136,10 +136,7 @@ class Wait(Generic[T]):
     def __await__(self) -> Generator[Any, Any, T]:
         return self  # type: ignore[return-value]
 
-    def __next__(self) -> Any:
-        return self.send(None)
-
-    def send(self, resumed: Any) -> Any:
+    def send(self, resumed: Any = None) -> Any:
         try:
             if resumed is not None:
                 resumed.unwrap()  # trio resumes a task with an outcome: raise its error
@@ -155,6 +152,8 @@ class Wait(Generic[T]):
                 raise
         self.finish()
         raise StopIteration(result)
+
+    __next__ = send
 
     def throw(self, kind: Any, value: Any = None, traceback: Any = None) -> Any:
         """asyncio throws its cancellation in here; it goes on to the awaiting frame."""
