@@ -65,6 +65,10 @@ class WaitingForKeys:
         return hash(str(self))
 
 
+#: What a gather with no prompt waits for: one for all such gathers.
+_WAITING_FOR_KEYS = WaitingForKeys(None)
+
+
 class KeyStream:
     """The keys a caller presses, one ``str`` at a time."""
 
@@ -187,16 +191,8 @@ class Call:
         session.sensitive = sensitive
         if text:
             session.note("prompt", text)
-        command = Gather(
-            self.id,
-            text=text,
-            num_digits=num_digits,
-            timeout=float(timeout),
-            finish_on_key=finish_on_key,
-            valid_digits=valid_digits,
-            play_to=play_to,
-        )
-        what = WaitingForKeys(text)  # formatted only if someone asks (a parked call is lean)
+        # Formatted only if someone asks; one shared for a gather with no prompt.
+        what = WaitingForKeys(text) if text else _WAITING_FOR_KEYS
         ticket = ledger.open(
             num_digits=num_digits,
             valid_digits=valid_digits,
@@ -205,13 +201,57 @@ class Call:
             sent_at=self._runtime.wall_time(),
         )
         try:
-            await self._send(command, f"Kaphila to start gathering ({text!r})")
+            # The command is no local: a parked gather keeps no more than it needs.
+            await self._send(
+                Gather(
+                    self.id,
+                    text=text,
+                    num_digits=num_digits,
+                    timeout=float(timeout),
+                    finish_on_key=finish_on_key,
+                    valid_digits=valid_digits,
+                    play_to=play_to,
+                ),
+                f"Kaphila to start gathering ({text!r})",
+            )
         except BaseException:
             ledger.not_sent(ticket)
             raise
+        # This gather's outcome, or None once prompt, timeout and grace have passed (in
+        # this frame, not a helper coroutine's: a parked gather keeps one frame less).
+        started = anyio.current_time()
+        grace = self._runtime.gather_grace
+        until = started + (_ESTIMATE.duration(text) if text else 0.0) + timeout + grace
         outcome: ev.Event | None = None
         try:
-            outcome = await self._await_outcome(ticket.seq, timeout, text, what)
+            while True:
+                found = await session.event_wait(_GATHER_OUTCOMES, until=until, waiting_for=what)
+                if found is None:
+                    # Each key restarts the gather's timeout: so does it restart ours.
+                    keyed = session.last_key_at
+                    if keyed is not None and keyed > started and keyed + timeout + grace > until:
+                        until = keyed + timeout + grace
+                        continue
+                    logger.warning(
+                        "call %s: no outcome of gather %d arrived within the timeout and "
+                        "grace period",
+                        self.id,
+                        ticket.seq,
+                    )
+                    break
+                if session.stale_outcome(found):
+                    session.note("stale", f"{found.name} for an earlier gather, ignored")
+                    logger.info("call %s: %s for an earlier gather ignored", self.id, found.name)
+                    continue
+                if session.late_outcome(found):
+                    logger.info(
+                        "call %s: %s for a gather no longer awaited, kept in the transcript",
+                        self.id,
+                        found.name,
+                    )
+                    continue
+                outcome = found
+                break
         finally:
             if outcome is None:
                 ledger.gave_up(ticket)  # its outcome may still come: never a later gather's
@@ -226,42 +266,6 @@ class Call:
             digits = outcome.digits
         session.last_digits = digits
         return digits
-
-    async def _await_outcome(
-        self, seq: int, timeout: float, text: str | None, what: WaitingForKeys
-    ) -> ev.Event | None:
-        """This gather's outcome, or ``None`` once prompt, timeout and grace have passed."""
-        session = self._session
-        started = anyio.current_time()
-        grace = self._runtime.gather_grace
-        prompt = _ESTIMATE.duration(text) if text else 0.0
-        until = started + prompt + timeout + grace
-        while True:
-            outcome = await session.next_event(_GATHER_OUTCOMES, until=until, waiting_for=what)
-            if outcome is None:
-                # Each key restarts the gather's timeout: so does it restart ours.
-                keyed = session.last_key_at
-                if keyed is not None and keyed > started and keyed + timeout + grace > until:
-                    until = keyed + timeout + grace
-                    continue
-                logger.warning(
-                    "call %s: no outcome of gather %d arrived within the timeout and grace period",
-                    self.id,
-                    seq,
-                )
-                return None
-            if session.stale_outcome(outcome):
-                session.note("stale", f"{outcome.name} for an earlier gather, ignored")
-                logger.info("call %s: %s for an earlier gather ignored", self.id, outcome.name)
-                continue
-            if session.late_outcome(outcome):
-                logger.info(
-                    "call %s: %s for a gather no longer awaited, kept in the transcript",
-                    self.id,
-                    outcome.name,
-                )
-                continue
-            return outcome
 
     # The IVR building blocks live in _prompts.py, where their retry rules read as one.
     menu = _prompts.menu
@@ -330,7 +334,7 @@ class Call:
         self._check_live()
         until = None if timeout is None else anyio.current_time() + timeout
         names = ", ".join(t.NAME or t.__name__ for t in event_types)
-        found = await self._session.next_event(event_types, until=until, waiting_for=names)
+        found = await self._session.event_wait(event_types, until=until, waiting_for=names)
         if found is None:
             raise TimeoutError(f"no {names} within {timeout} s on call {self.id}")
         return found  # type: ignore[return-value]

@@ -1,8 +1,10 @@
 """``Deadlines``: one task wakes every call whose deadline has come.
 
-A parked call costs no task or cancel scope of its own for its deadline: its session is
+A parked call costs no task or cancel scope of its own for its deadline: its wait is
 pushed on a heap with the time, and the single timer task (``run``) wakes it when that
 time comes on the event loop's clock (``anyio.current_time``), virtual time included.
+A wait that ends first is dropped when it reaches the top: the heap keeps nothing else
+per deadline.
 
 The timer task sleeps in a cancel scope whose deadline is the earliest deadline still
 wanted: a new earlier one moves that deadline, and one withdrawn (its wait ended first,
@@ -17,7 +19,7 @@ import math
 
 import anyio
 
-from ._session import CallSession
+from ._session import EventWait
 from ._timers import TimerHeap
 from ._wake import Parking
 
@@ -26,7 +28,7 @@ __all__ = ["Deadlines"]
 
 class Deadlines:
     def __init__(self) -> None:
-        self._timers: TimerHeap[CallSession] = TimerHeap()
+        self._timers: TimerHeap[EventWait] = TimerHeap(alive=EventWait.pending)
         self._sleeping_until = math.inf
         self._sleep: anyio.CancelScope | None = None
         self._task: anyio.CancelScope | None = None
@@ -39,17 +41,17 @@ class Deadlines:
     def next_at(self) -> float | None:
         return self._timers.next_at()
 
-    def schedule(self, session: CallSession, at: float) -> int:
-        """Wake ``session`` (``session.notify()``) once the loop's clock reaches ``at``.
-
-        Returns a ticket for ``withdraw``."""
-        ticket = self._timers.push(at, session)
+    def schedule(self, wait: EventWait, at: float) -> int:
+        """Wake ``wait`` (``wait.wake()``) once the loop's clock reaches ``at``, unless
+        it is over by then. Returns a ticket for ``withdraw``."""
+        ticket = self._timers.push(at, wait)
         if at < self._sleeping_until:
             self._sleep_until(at)
         return ticket
 
     def withdraw(self, ticket: int) -> None:
-        """The wait ``ticket`` was for is over: its deadline wakes no one."""
+        """The wait ``ticket`` was for is over (its ``pending()`` says so already):
+        its deadline wakes no one."""
         if self._timers.withdraw(ticket):
             following = self._timers.next_at()
             self._sleep_until(math.inf if following is None else following)
@@ -73,8 +75,8 @@ class Deadlines:
             parking = Parking()
             while True:
                 now = anyio.current_time()
-                while (session := timers.pop_due(now)) is not None:
-                    session.notify()
+                while (wait := timers.pop_due(now)) is not None:
+                    wait.wake()
                 following = timers.next_at()
                 self._sleeping_until = math.inf if following is None else following
                 with anyio.CancelScope(deadline=self._sleeping_until) as self._sleep:

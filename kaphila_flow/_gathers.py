@@ -83,15 +83,18 @@ class GatherTicket:
 class GatherLedger:
     """The gathers of one call: the current one, the ones that still owe an outcome."""
 
-    __slots__ = ("_seq", "_unstarted", "current", "latest_start", "offset_floor", "owed")
+    __slots__ = ("_owed", "_seq", "_unstarted", "current", "latest_start", "offset_floor")
 
     def __init__(self) -> None:
         self._seq = 0
         self.current: GatherTicket | None = None
-        # Lists, not deques: a few entries at most, and an empty deque costs a parked
-        # call ten times an empty list.
-        self.owed: list[GatherTicket] = []
-        self._unstarted: list[GatherTicket] = []
+        # A list made by the first gather given up (most calls give up none): a few
+        # entries at most, and an empty deque costs a parked call ten times a list.
+        self._owed: list[GatherTicket] | None = None
+        #: How many of the latest gathers sent have not been seen starting: the oldest
+        #: of them is the one the next ``gather.started`` reports, and the current
+        #: gather is the newest (only its start time is ever read).
+        self._unstarted = 0
         #: The latest ``gather.started`` stamp seen (provider time).
         self.latest_start: float | None = None
         #: A lower bound of (provider clock - runtime clock), from stamps vs arrivals.
@@ -113,10 +116,19 @@ class GatherLedger:
             self._seq, num_digits, valid_digits, finish_on_key, sensitive, sent_at
         )
         self.current = ticket
-        self._unstarted.append(ticket)
-        if len(self._unstarted) > OWED_LIMIT:  # no gather.started ever came
-            del self._unstarted[0]
+        # Beyond the limit, the oldest is forgotten: no gather.started ever came.
+        self._unstarted = min(self._unstarted + 1, OWED_LIMIT)
         return ticket
+
+    @property
+    def owes(self) -> bool:
+        """Whether an earlier gather still owes an outcome."""
+        return bool(self._owed)
+
+    def pay_oldest(self) -> GatherTicket:
+        """The oldest gather that owes an outcome, which has it now (``owes`` first)."""
+        assert self._owed
+        return self._owed.pop(0)
 
     def answered(self, ticket: GatherTicket) -> None:
         """The gather took its outcome."""
@@ -127,16 +139,18 @@ class GatherLedger:
         """The flow stopped waiting without an outcome: the gather still owes one."""
         if self.current is ticket:
             self.current = None
-        self.owed.append(ticket)
-        while len(self.owed) > OWED_LIMIT:
-            self.owed.pop(0)
+        if self._owed is None:
+            self._owed = []
+        self._owed.append(ticket)
+        while len(self._owed) > OWED_LIMIT:
+            self._owed.pop(0)
 
     def not_sent(self, ticket: GatherTicket) -> None:
         """The ``/gather`` request failed: nothing of this gather is expected."""
+        if ticket.seq == self._seq and self._unstarted:  # the newest sent, taken back
+            self._unstarted -= 1
         if self.current is ticket:
             self.current = None
-        if ticket in self._unstarted:
-            self._unstarted.remove(ticket)
 
     # -- the provider's side ---------------------------------------------------------
 
@@ -151,30 +165,32 @@ class GatherLedger:
         """A ``gather.started``: the oldest gather not yet seen starting is this one."""
         moment = stamp[0] if stamp is not None else None
         if self._unstarted:
-            self._unstarted.pop(0).started = moment
+            self._unstarted -= 1
+            if not self._unstarted and self.current is not None:
+                self.current.started = moment  # the oldest not seen starting was the newest
         if moment is not None and (self.latest_start is None or moment > self.latest_start):
             self.latest_start = moment
 
     def claim(self, outcome: ev.Event, stamp: tuple[float, float] | None) -> GatherTicket | None:
         """The earlier gather ``outcome`` pays its debt to, or ``None``: the current one's."""
-        if not self.owed:
+        if not self._owed:
             return None
         current = self.current
         if current is None or self._before(current, stamp):
-            return self.owed.pop(0)
+            return self._owed.pop(0)
         if current.started is not None and (stamp is None or stamp[0] > current.started):
             return None  # after the current gather's start, or in order after it
-        debt = self.owed[0]
+        debt = self._owed[0]
         if not debt.could_produce(outcome):
             return None
-        return self.owed.pop(0)
+        return self._owed.pop(0)
 
     def progress_is_current(self, stamp: tuple[float, float] | None) -> bool:
         """Whether a ``gather.progress`` reports the current gather's keys."""
         current = self.current
         if current is None:
             return False
-        if not self.owed:
+        if not self._owed:
             return True
         if current.started is None:
             return False  # an earlier gather's start-to-outcome still comes first

@@ -17,8 +17,8 @@ innermost await unwraps; both are handled.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Coroutine, Generator
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Generator
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import outcome as _outcome  # trio's resumption values; installed with trio
@@ -28,11 +28,16 @@ T = TypeVar("T")
 __all__ = ["drive"]
 
 
+class Ending(Protocol):
+    def end_for(self, cancelled: BaseException) -> BaseException | None:
+        """What to raise instead of the loop's ``cancelled``, or ``None``: itself."""
+
+
 @types.coroutine
-def drive(
-    coro: Coroutine[Any, Any, T], swap: Callable[[BaseException], BaseException | None]
-) -> Generator[Any, Any, T]:
-    """Run ``coro``; where ``swap(exc)`` returns an exception, raise that one instead."""
+def drive(coro: Coroutine[Any, Any, T], ending: Ending) -> Generator[Any, Any, T]:
+    """Run ``coro``; where ``ending.end_for(exc)`` returns an exception, raise that one
+    instead of the cancellation ``exc``. (An object with a method, not a bound method:
+    a parked call keeps no bound method for it.)"""
     cancelled = anyio.get_cancelled_exc_class()
     to_send: Any = None
     to_throw: BaseException | None = None
@@ -47,15 +52,17 @@ def drive(
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             try:
-                to_send = yield yielded
+                # Handed on and not kept in a local while the task is parked: trio's
+                # message is an object of its own, asyncio's future is the task's.
+                to_send = yield (yielded, yielded := None)[0]
             except BaseException as exc:  # asyncio: cancellation is thrown in here
                 to_send = None
-                replacement = swap(exc) if isinstance(exc, cancelled) else None
+                replacement = ending.end_for(exc) if isinstance(exc, cancelled) else None
                 to_throw = replacement if replacement is not None else exc
             else:
                 # trio: the task is resumed with an outcome that the flow unwraps
                 if isinstance(to_send, _outcome.Error) and isinstance(to_send.error, cancelled):
-                    replacement = swap(to_send.error)
+                    replacement = ending.end_for(to_send.error)
                     if replacement is not None:
                         to_send = _outcome.Error(replacement)
     finally:

@@ -1,6 +1,6 @@
 """Structured logs: every record about a call carries ``call_id`` and ``flow`` fields.
 
-While a call's task runs, two context variables hold its call id and its flow's name;
+While a call's task runs, a context variable holds its call id and its flow's name;
 ``CallContextFilter`` copies them onto each record a handler sees, whichever library
 logged it. ``configure_logging`` installs one handler on the root logger, as text or
 as JSON lines. Messages are the library's own, so what they never contain (the API key,
@@ -9,6 +9,7 @@ webhook tokens, sensitive digits) is never in either format.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -33,8 +34,20 @@ __all__ = [
 #: ``configure_logging`` formats: human-readable lines, or one JSON object a line.
 LogFormat = Literal["text", "json"]
 
-_call_id: ContextVar[str | None] = ContextVar("kaphila_flow_call_id", default=None)
-_flow: ContextVar[str | None] = ContextVar("kaphila_flow_flow", default=None)
+
+class _CallLog:
+    """The call a task runs, as its log records name it."""
+
+    __slots__ = ("call_id", "flow")
+
+    def __init__(self, flow: str) -> None:
+        self.flow = flow
+        self.call_id: str | None = None
+
+
+#: One variable set once per call task, its id filled in later: each ``set`` copies the
+#: task's context map, which a call keeps all its life.
+_call: ContextVar[_CallLog | None] = ContextVar("kaphila_flow_call", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(
@@ -45,6 +58,18 @@ _STANDARD = frozenset(
 
 def flow_name(flow: object) -> str:
     """A flow's name for logs and traces: ``module.function``."""
+    try:
+        return _named_flow(flow)  # one string per flow, not one per call
+    except TypeError:  # an unhashable callable
+        return _flow_name(flow)
+
+
+@functools.lru_cache(maxsize=256)
+def _named_flow(flow: object) -> str:
+    return _flow_name(flow)
+
+
+def _flow_name(flow: object) -> str:
     name = getattr(flow, "__qualname__", None) or type(flow).__qualname__
     module = getattr(flow, "__module__", None)
     if not isinstance(module, str) or module == "__main__":
@@ -54,13 +79,16 @@ def flow_name(flow: object) -> str:
 
 def set_flow(name: str) -> None:
     """The current task now runs a call of flow ``name`` (its id not known yet)."""
-    _flow.set(name)
-    _call_id.set(None)
+    _call.set(_CallLog(name))
 
 
 def set_call_id(call_id: str) -> None:
-    """The current task's call now has an id."""
-    _call_id.set(call_id)
+    """The current task's call (``set_flow`` first) now has an id."""
+    log = _call.get()
+    if log is None:
+        log = _CallLog("")
+        _call.set(log)
+    log.call_id = call_id
 
 
 def call_fields(call_id: str | None, flow: str | None = None) -> dict[str, Any]:
@@ -77,10 +105,11 @@ class CallContextFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        log = _call.get()
         if getattr(record, "call_id", None) is None:
-            record.call_id = _call_id.get()
+            record.call_id = log.call_id if log is not None else None
         if getattr(record, "flow", None) is None:
-            record.flow = _flow.get()
+            record.flow = (log.flow or None) if log is not None else None
         return True
 
 

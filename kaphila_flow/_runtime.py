@@ -186,6 +186,8 @@ class CallHandle:
             callback(self)
 
 
+#: Every call task's name (a name spelt once, not formatted per call).
+_CALL_TASK = "kaphila_flow.Runtime._run_call"
 #: Seconds the receiver waits for a request's whole body (Kaphila's own timeout is 5 s).
 BODY_TIMEOUT = 10.0
 #: How long a call ended on the other side waits for the provider's call.ended.
@@ -330,6 +332,8 @@ class Runtime:
             on_forget=self.metrics.forgotten,
         )
         self._deadlines = Deadlines()
+        #: One bound method for every call's ``on_drop`` (none made per call).
+        self._on_drop = self.metrics.dropped
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -582,7 +586,7 @@ class Runtime:
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
         )
         session.deadlines = self._deadlines
-        session.on_drop = self.metrics.dropped
+        session.on_drop = self._on_drop
         session.caller_id = from_number
         request = MakeCall(
             number=target,
@@ -598,7 +602,7 @@ class Runtime:
             session.observer = lambda _session, entry: observer(handle, entry)
         self._table.add(session)
         session.task = self._task_group.start_soon(
-            self._run_call, session, request, flow, on_machine, data, handle
+            self._run_call, session, request, flow, on_machine, data, handle, name=_CALL_TASK
         )
         return handle
 
@@ -734,7 +738,7 @@ class Runtime:
             # follows the flow is shielded): no second cancel scope per call.
             session.flow_scope = session.task
             try:
-                value = await drive(self._flow_coroutine(session, chosen, data), session.end_for)
+                value = await drive(self._flow_coroutine(session, chosen, data), session)
                 status = self._status_after_flow(session)
                 error = session.ended_error() if session.shut_down else None
             except Exception as exc:

@@ -1,7 +1,8 @@
 """The runtime's state for one call: its mailbox, its end, its transcript.
 
-Everything here is synchronous except ``next_event``; ``deliver`` never blocks, so a
-webhook is acknowledged at once whatever the flow is doing.
+Everything here is synchronous except the waits (``event_wait``, ``next_event``,
+``end_news``, ``first_word``); ``deliver`` never blocks, so a webhook is acknowledged at
+once whatever the flow is doing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from . import _events as ev
 from ._exceptions import CallEnded
 from ._gathers import GatherLedger, provider_time
 from ._result import MASK, TranscriptEntry
-from ._wake import Parking
+from ._wake import PARK, Park, Parking, Wait
 
 if TYPE_CHECKING:
     from ._deadlines import Deadlines
     from ._metrics import DropBound
 
-__all__ = ["CallSession", "Delivery"]
+__all__ = ["CallSession", "Delivery", "EventWait"]
 
 #: Events kept for a flow that has not asked for them yet, per call.
 INBOX_LIMIT = 256
@@ -45,6 +46,21 @@ _INFORMATIONAL = (
     ev.CallInitiated,
     ev.UnknownEvent,
 )
+
+
+class _NoEvents(list[ev.Event]):
+    """The inbox of every call with no event waiting: shared, so never added to."""
+
+    __slots__ = ()
+
+    def _refuse(self, *_args: object) -> None:
+        raise TypeError("NO_EVENTS is shared by every empty inbox: give the call a list")
+
+    append = extend = insert = __iadd__ = __setitem__ = _refuse  # type: ignore[assignment]
+
+
+#: The inbox of a call with no event waiting (most parked calls): no list per call.
+NO_EVENTS: list[ev.Event] = _NoEvents()
 
 
 class Delivery(enum.Enum):
@@ -103,13 +119,15 @@ class CallSession(Parking):
         self.wall_time = wall_time
         self.call_id: str | None = None
         self.caller_id: str | None = None  # the whitelisted number shown to the callee
-        # Plain list; the rest is made on first use (a parked call should cost little).
-        self.inbox: list[ev.Event] = []
+        #: Events not taken yet: ``NO_EVENTS`` (shared) while there are none, a list of
+        #: its own from the first one (a parked call usually has none).
+        self.inbox: list[ev.Event] = NO_EVENTS
         #: Events and transcript entries dropped by the per-call bounds.
         self.dropped = 0
         #: Whether any webhook of this call has reached the runtime.
         self.heard_from = False
-        self._seen: dict[bytes, None] | None = None
+        #: Delivered events' identities: the first alone (most calls get few), then a dict.
+        self._seen: bytes | dict[bytes, None] | None = None
         Parking.__init__(self)
         #: The kinds of event the parked flow waits for (``Parking`` does the waiting).
         self._kinds: tuple[type[ev.Event], ...] = ()
@@ -167,12 +185,17 @@ class CallSession(Parking):
                 key = hashlib.blake2b(key, digest_size=_DIGEST_SIZE).digest()
             seen = self._seen
             if seen is None:
-                seen = self._seen = {}
+                self._seen = key  # the first alone; a dict from the second on
+            elif isinstance(seen, bytes):
+                if key == seen:
+                    return Delivery.DUPLICATE
+                self._seen = {seen: None, key: None}
             elif key in seen:
                 return Delivery.DUPLICATE
-            seen[key] = None
-            if len(seen) > SEEN_LIMIT:
-                del seen[next(iter(seen))]  # the oldest (dicts keep order)
+            else:
+                seen[key] = None
+                if len(seen) > SEEN_LIMIT:
+                    del seen[next(iter(seen))]  # the oldest (dicts keep order)
         self._observe(event)
         if isinstance(event, ev.CallEnded) or (
             isinstance(event, ev.CallTimeout) and self.answered_at is None
@@ -183,16 +206,19 @@ class CallSession(Parking):
         ledger = self.gathers
         if (
             ledger is not None
-            and ledger.owed
+            and ledger.owes
             and ledger.current is None
             and isinstance(event, _OUTCOMES)
             and not self.stale_outcome(event)
         ):
             # No gather in flight: an outcome now can only be an earlier gather's.
-            owner = ledger.owed.pop(0)
+            owner = ledger.pay_oldest()
             self._note_late(event, owner.seq, owner.sensitive)
             return Delivery.DELIVERED
-        self.inbox.append(event)
+        if self.inbox is NO_EVENTS:
+            self.inbox = [event]
+        else:
+            self.inbox.append(event)
         if len(self.inbox) > INBOX_LIMIT:
             self._drop_oldest_informational()
         # Only what the flow waits for resumes it: a key press, a playback's end or a
@@ -250,7 +276,7 @@ class CallSession(Parking):
     def late_outcome(self, outcome: ev.Event) -> bool:
         """Whether ``outcome`` pays an earlier gather's debt (then it is noted as late)."""
         ledger = self.gathers
-        if ledger is None or not ledger.owed:
+        if ledger is None or not ledger.owes:
             return False
         owner = ledger.claim(outcome, provider_time(outcome.timestamp))
         if owner is None:
@@ -272,14 +298,14 @@ class CallSession(Parking):
             if isinstance(event, _OUTCOMES):
                 if self.stale_outcome(event):
                     self.note("stale", f"{event.name} for an earlier gather, ignored")
-                elif ledger is not None and ledger.owed:
-                    owner = ledger.owed.pop(0)
+                elif ledger is not None and ledger.owes:
+                    owner = ledger.pay_oldest()
                     self._note_late(event, owner.seq, owner.sensitive)
                 else:
                     self.note("stale", f"{event.name} for an earlier gather, ignored")
             elif not isinstance(event, ev.GatherProgress | ev.GatherStarted):
                 kept.append(event)
-        self.inbox[:] = kept
+        self.inbox = kept or NO_EVENTS
 
     def _note_late(self, outcome: ev.Event, seq: int, sensitive: bool) -> None:
         if isinstance(outcome, ev.GatherFailed):
@@ -368,11 +394,32 @@ class CallSession(Parking):
     # -- waiting ---------------------------------------------------------------------
 
     def take(self, kinds: tuple[type[ev.Event], ...]) -> ev.Event | None:
-        for index, queued in enumerate(self.inbox):
+        inbox = self.inbox
+        for index, queued in enumerate(inbox):
             if isinstance(queued, kinds):
-                del self.inbox[index]
+                del inbox[index]
+                if not inbox:
+                    self.inbox = NO_EVENTS  # the empty list goes
                 return queued
         return None
+
+    def event_wait(
+        self,
+        kinds: tuple[type[ev.Event], ...],
+        *,
+        until: float | None = None,
+        end_raises: bool = True,
+        waiting_for: object | None = None,
+    ) -> EventWait:
+        """The first queued or coming event of ``kinds``; ``None`` once ``until`` passes.
+
+        Await it at once. An ``EventWait`` is no coroutine: a call parked in it keeps
+        no coroutine frame for it. Await it from a coroutine that ends soon after
+        (``Call.gather``, ``Call.wait_for``): the value it returns gives the awaiting
+        frame a frame object (CPython), which a long-lived coroutine would keep; such
+        a coroutine awaits ``next_event``.
+        """
+        return EventWait(self, kinds, until, end_raises, waiting_for)
 
     async def next_event(
         self,
@@ -382,32 +429,8 @@ class CallSession(Parking):
         end_raises: bool = True,
         waiting_for: object | None = None,
     ) -> ev.Event | None:
-        """The first queued or coming event of ``kinds``; ``None`` once ``until`` passes."""
-        scheduled = 0  # the timer's ticket for ``until``, once asked
-        self.waiting_for = waiting_for
-        if self.on_wait is not None:
-            self.on_wait()
-        try:
-            while True:
-                found = self.take(kinds)
-                if found is not None:
-                    return found
-                if self.ended:
-                    if end_raises:
-                        raise self.ended_error()
-                    return None
-                if until is not None and anyio.current_time() >= until:
-                    return None
-                if until is not None and not scheduled and self.deadlines is not None:
-                    scheduled = self.deadlines.schedule(self, until)
-                # As ``_park``, inline: one coroutine frame less per parked call.
-                self._kinds = kinds
-                await self.park()
-        finally:
-            self._wake = None
-            self.waiting_for = None
-            if scheduled and self.deadlines is not None:
-                self.deadlines.withdraw(scheduled)  # no wake-up for a wait that is over
+        """``event_wait`` in a coroutine of its own, for long-lived callers."""
+        return await EventWait(self, kinds, until, end_raises, waiting_for)
 
     async def end_news(self, until: float) -> None:
         """Wait, until ``until`` at most, for the provider's own word of the end
@@ -445,3 +468,72 @@ class CallSession(Parking):
             self._dropped("transcript")
         if self.observer is not None:
             self.observer(self, entry)
+
+
+class EventWait(Wait["ev.Event | None"]):
+    """``CallSession.next_event``: an event of ``kinds``, ``None`` at ``until``, or the
+    call's end (``CallEnded`` with ``end_raises``, else ``None``)."""
+
+    __slots__ = ("_end_raises", "_kinds", "_ticket", "_until", "_waiting_for")
+
+    def __init__(
+        self,
+        session: CallSession,
+        kinds: tuple[type[ev.Event], ...],
+        until: float | None,
+        end_raises: bool,
+        waiting_for: object | None,
+    ) -> None:
+        Wait.__init__(self, session)
+        self._kinds = kinds
+        self._until = until
+        self._end_raises = end_raises
+        self._waiting_for = waiting_for
+        #: The timer's ticket for ``until`` once asked (0: none); -1 before the first
+        #: poll, -2 once over.
+        self._ticket = -1
+
+    def poll(self) -> ev.Event | Park | None:
+        session: CallSession = self._parking  # type: ignore[assignment]
+        kinds = self._kinds
+        if self._ticket == -1:  # the first run: the flow starts waiting
+            self._ticket = 0
+            session.waiting_for = self._waiting_for
+            if session.on_wait is not None:
+                session.on_wait()
+        found = session.take(kinds)
+        if found is not None:
+            return found
+        if session.ended:
+            if self._end_raises:
+                raise session.ended_error()
+            return None
+        until = self._until
+        if until is not None:
+            if anyio.current_time() >= until:
+                return None
+            if not self._ticket and session.deadlines is not None:
+                self._ticket = session.deadlines.schedule(self, until)
+        session._kinds = kinds
+        return PARK
+
+    def pending(self) -> bool:
+        """Whether the wait is still on (its deadline, if any, still wanted)."""
+        return self._ticket >= 0
+
+    def wake(self) -> None:
+        """Its deadline has come (its ticket is spent): the wait runs again and sees
+        the time."""
+        if self._ticket >= 0:
+            self._ticket = 0
+            self._parking.notify()
+
+    def finish(self) -> None:
+        ticket, self._ticket = self._ticket, -2
+        if ticket < 0:
+            return  # never ran (closed unawaited), or over already: nothing to undo
+        session: CallSession = self._parking  # type: ignore[assignment]
+        session._wake = None
+        session.waiting_for = None
+        if ticket > 0 and session.deadlines is not None:
+            session.deadlines.withdraw(ticket)  # no wake-up for a wait that is over

@@ -6,17 +6,50 @@ asyncio, and on trio the task itself (``wait_task_rescheduled``). ``Parking.park
 returns what to await; ``Parking.notify`` resumes the waiter once, and does nothing if
 no wait is pending (woken before, or cancelled). Cancellation reaches a parked task as
 it reaches any other await, so cancel scopes keep working.
+
+``Wait`` is the same wait with no coroutine frame at all: an awaitable that is its own
+iterator, checking (``poll``) each time it runs and parking in between, so a call
+parked in it keeps one small object where a coroutine would keep a frame (and, on
+trio, the two frames of ``wait_task_rescheduled``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final, Generic, TypeVar
 
 import sniffio
 
-__all__ = ["Parking"]
+__all__ = ["PARK", "Park", "Parking", "Wait"]
+
+T = TypeVar("T")
+
+
+class Park:
+    """The type of ``PARK``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PARK"
+
+
+#: What ``Wait.poll`` returns to park until the next ``notify``.
+PARK: Final = Park()
+
+
+@functools.cache
+def _trio_trap() -> tuple[Callable[[], Any], Callable[[Any], Any]]:
+    """trio's current task, and the message that parks it (imported on first use)."""
+    import trio
+
+    # The message itself, as trio's own ``wait_task_rescheduled`` yields it: that
+    # coroutine and the one under it would stay alive all the while a task is parked.
+    from trio._core._traps import WaitTaskRescheduled
+
+    return trio.lowlevel.current_task, WaitTaskRescheduled
 
 
 class Parking:
@@ -51,6 +84,20 @@ class Parking:
         self._wake = None
         return trio.lowlevel.Abort.SUCCEEDED
 
+    def _trap(self, abort: Any) -> Any:
+        """What a ``Wait`` yields to its event loop to park the current task here.
+
+        asyncio: a new future, as ``await future`` yields it. trio: the message
+        ``wait_task_rescheduled`` yields (the task is resumed with an ``outcome``,
+        which the ``Wait`` unwraps), with ``abort`` called if trio cancels the task.
+        """
+        if sniffio.current_async_library() == "trio":
+            current_task, trap = _trio_trap()
+            self._wake = current_task()
+            return trap(abort)
+        self._wake = future = asyncio.get_running_loop().create_future()
+        return next(iter(future.__await__()))  # the future, flagged as awaited
+
     def notify(self) -> None:
         """Resume the parked task, if any."""
         waker, self._wake = self._wake, None
@@ -63,3 +110,64 @@ class Parking:
         import trio
 
         trio.lowlevel.reschedule(waker)  # type: ignore[arg-type]
+
+
+class Wait(Generic[T]):
+    """Awaitable once: ``poll()`` until it returns a result, parked in between.
+
+    Subclasses give ``poll`` (a result, or ``PARK`` to park until ``parking`` is
+    notified) and ``finish`` (called once, however the wait ends: a result, an error,
+    a cancellation). What the loop throws in (asyncio's cancellation) or resumes the
+    task with (trio's outcome) is raised where the wait is awaited, as at any await.
+    """
+
+    __slots__ = ("_parking",)
+
+    def __init__(self, parking: Parking) -> None:
+        self._parking = parking
+
+    def poll(self) -> T | Park:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """The wait is over (``parking`` holds no waker any more)."""
+        self._parking._wake = None
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        return self  # type: ignore[return-value]
+
+    def send(self, resumed: Any = None) -> Any:
+        try:
+            if resumed is not None:
+                resumed.unwrap()  # trio resumes a task with an outcome: raise its error
+            result = self.poll()
+        except BaseException:
+            self.finish()
+            raise
+        if isinstance(result, Park):
+            try:
+                return self._parking._trap(self)
+            except BaseException:
+                self.finish()
+                raise
+        self.finish()
+        raise StopIteration(result)
+
+    __next__ = send
+
+    def throw(self, kind: Any, value: Any = None, traceback: Any = None) -> Any:
+        """asyncio throws its cancellation in here; it goes on to the awaiting frame."""
+        self.finish()
+        if value is None:
+            value = kind() if isinstance(kind, type) else kind
+        raise value.with_traceback(traceback) if traceback is not None else value
+
+    def close(self) -> None:
+        self.finish()
+
+    def __call__(self, _raise_cancel: Any) -> Any:
+        """trio cancels the parked task: it is no longer there to wake."""
+        import trio
+
+        self._parking._wake = None
+        return trio.lowlevel.Abort.SUCCEEDED

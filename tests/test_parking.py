@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import anyio
 import pytest
 
-from kaphila_flow import Call, CallHandle, CallResult, Runtime, events
-from kaphila_flow.testing import MockTransport
+from kaphila_flow import Call, CallHandle, CallResult, Command, MakeCall, Runtime, events
+from kaphila_flow.testing import MockTransport, default_reply, virtual_time
 
 pytestmark = pytest.mark.anyio
 
@@ -64,3 +67,107 @@ async def test_the_end_wakes_a_parked_flow_whatever_it_waits_for() -> None:
         result = await handle.result()
     assert result.status == "hung-up"
     assert result.end_reason == "caller hung up"
+
+
+async def _until_parked(handle: CallHandle) -> None:
+    for _ in range(100):
+        if handle.parked:
+            return
+        await anyio.lowlevel.checkpoint()
+    raise AssertionError(f"the flow never parked: {handle.waiting_for}")
+
+
+def _key(call_id: str, n: int) -> events.DtmfReceived:
+    """Key ``n`` of a call, each stamped a second apart (never taken for a redelivery)."""
+    return events.DtmfReceived(
+        call_id=call_id, digit=str(n % 10), timestamp=f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}Z"
+    )
+
+
+async def test_deadlines_come_on_time_after_many_waits_ended_before_theirs() -> None:
+    """Waits that end long before their deadline (most do) are dropped from the timers;
+    a deadline still wanted meanwhile, another call's, still comes."""
+    presses = 150
+
+    async def keyed(call: Call) -> list[str]:
+        return [
+            (await call.wait_for(events.DtmfReceived, timeout=600)).digit for _ in range(presses)
+        ]
+
+    async def watching(call: Call) -> float:
+        started = anyio.current_time()
+        with pytest.raises(TimeoutError):
+            await call.wait_for(events.TtsPlayed, timeout=100)
+        return anyio.current_time() - started
+
+    placed = itertools.count(1)
+
+    def distinct_calls(command: Command[Any]) -> Any:
+        if isinstance(command, MakeCall):
+            return default_reply(command, call_id=f"{next(placed)}.1")
+        return default_reply(command)
+
+    with virtual_time(), anyio.fail_after(300):
+        async with Runtime(MockTransport(distinct_calls)) as runtime:
+            watcher = await runtime.start("16089270862", watching)
+            keys = await runtime.start("16089270862", keyed)
+            for handle in (watcher, keys):
+                call_id = await handle.placed()
+                assert call_id is not None
+                runtime.dispatch(events.CallAnswered(call_id=call_id))
+            await _until_parked(watcher)
+            for n in range(presses):
+                await _until_parked(keys)
+                runtime.dispatch(_key(keys.call_id or "", n))
+            keyed_result = await keys.result()
+            watched = await watcher.result()
+    assert keyed_result.status == "completed", keyed_result.error
+    assert keyed_result.value == [str(n % 10) for n in range(presses)]
+    assert watched.status == "completed", watched.error
+    assert watched.value >= 100  # its own deadline woke it, no earlier one
+
+
+async def test_a_parked_wait_cancelled_by_the_flow_leaves_the_call_ready_to_wait_again() -> None:
+    async def flow(call: Call) -> str:
+        with anyio.move_on_after(1) as scope:
+            await call.wait_for(events.DtmfReceived)
+        assert scope.cancelled_caught  # the cancellation reached the flow, not swallowed
+        return (await call.wait_for(events.DtmfReceived, timeout=30)).digit
+
+    with virtual_time():
+        async with Runtime(MockTransport()) as runtime:
+            handle = await runtime.start("16089270862", flow)
+            call_id = await handle.placed()
+            assert call_id is not None
+            runtime.dispatch(events.CallAnswered(call_id=call_id))
+            await _until_parked(handle)
+            first = handle.waiting_for
+            await anyio.sleep(2)  # the flow's own scope cancels its first wait
+            assert handle.parked and handle.waiting_for == first  # parked again
+            runtime.dispatch(_key(call_id, 7))
+            result = await handle.result()
+    assert result.status == "completed"
+    assert result.value == "7"
+
+
+async def test_events_queued_while_the_flow_waits_for_others_are_kept_in_order() -> None:
+    async def flow(call: Call) -> list[str]:
+        await call.wait_for(events.TtsPlayed)
+        return [(await call.wait_for(events.DtmfReceived)).digit for _ in range(3)]
+
+    async with Runtime(MockTransport()) as runtime:
+        handle = await runtime.start("16089270862", flow)
+        call_id = await handle.placed()
+        assert call_id is not None
+        runtime.dispatch(events.CallAnswered(call_id=call_id))
+        await _until_parked(handle)
+        assert handle.queued == 0
+        runtime.dispatch(_key(call_id, 1))
+        runtime.dispatch(_key(call_id, 2))
+        assert handle.queued == 2 and handle.parked  # kept; the flow waits on
+        runtime.dispatch(events.TtsPlayed(call_id=call_id, playback_id="p"))
+        await _until_parked(handle)  # the two keys taken, waiting for a third
+        assert handle.queued == 0
+        runtime.dispatch(_key(call_id, 3))
+        result = await handle.result()
+    assert result.value == ["1", "2", "3"]
