@@ -42,14 +42,19 @@ PARK: Final = Park()
 
 @functools.cache
 def _trio_trap() -> tuple[Callable[[], Any], Callable[[Any], Any]]:
-    """trio's current task, and the message that parks it (imported on first use)."""
+    """trio's current task, and what makes the message that parks it (on first use)."""
     import trio
 
-    # The message itself, as trio's own ``wait_task_rescheduled`` yields it: that
-    # coroutine and the one under it would stay alive all the while a task is parked.
-    from trio._core._traps import WaitTaskRescheduled
+    def trap(abort: Any) -> Any:
+        # The message trio's own ``wait_task_rescheduled`` yields, taken from it through
+        # trio's public API: that coroutine is closed at once, where awaiting it would
+        # keep it and the one under it alive all the while the task is parked.
+        waiting = trio.lowlevel.wait_task_rescheduled(abort)  # noqa: ASYNC105
+        message = waiting.send(None)
+        waiting.close()
+        return message
 
-    return trio.lowlevel.current_task, WaitTaskRescheduled
+    return trio.lowlevel.current_task, trap
 
 
 class Parking:
