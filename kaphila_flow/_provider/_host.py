@@ -92,6 +92,10 @@ class ProviderHost:
             self._last = now
         return self._last
 
+    def loop_now(self) -> float:
+        """The event loop's time (read without anyio's backend lookup while it runs)."""
+        return self._clock()
+
     def loop_time(self, provider_time: float) -> float:
         """The event loop's time at which ``provider_time`` comes."""
         if self._t0 is None:
