@@ -225,7 +225,7 @@ class FakeKaphila:
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
-        if not isinstance(command, MakeCall):
+        if self._waiters and not isinstance(command, MakeCall):
             # Placing a call gives no phone anything to see: what it waits for comes
             # with the call's webhooks, its flow's next command or its flow's wait.
             self._change()
@@ -261,7 +261,8 @@ class FakeKaphila:
             headers["webhook-signature"] = sign(self._secrets[0], msg_id, stamp, body)
             reply = receive(token, body, headers=headers)
             deliveries.append((webhook.event, reply.status))
-        self._change()
+        if self._waiters:
+            self._change()
 
     def _ended(self, handle: CallHandle) -> None:
         self._phones.pop(id(handle), None)
