@@ -56,13 +56,13 @@ class Faults:
 
     def refuse(self, path: str) -> None:
         """Raise the provider's refusal for a request chosen to fail before any work."""
-        if path in self.paths and self.chance(self.api_error):
+        if self.api_error and path in self.paths and self.chance(self.api_error):
             if self.api_error_status == 429:
                 raise RateLimited("Rate limit exceeded", retry_after=0.0)
             raise ServerError("Internal server error (simulated fault)")
 
     def lose_answer(self, path: str) -> bool:
-        return path in self.paths and self.chance(self.lost_answer)
+        return bool(self.lost_answer) and path in self.paths and self.chance(self.lost_answer)
 
     def delay(self) -> float:
         return self.rng.uniform(0, self.webhook_delay) if self.webhook_delay > 0 else 0.0

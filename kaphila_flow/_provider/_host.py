@@ -92,6 +92,10 @@ class ProviderHost:
             self._last = now
         return self._last
 
+    def loop_now(self) -> float:
+        """The event loop's time (read without anyio's backend lookup while it runs)."""
+        return self._clock()
+
     def loop_time(self, provider_time: float) -> float:
         """The event loop's time at which ``provider_time`` comes."""
         if self._t0 is None:
@@ -115,7 +119,8 @@ class ProviderHost:
         """Call ``callback()`` from the scheduler once the loop's clock reaches ``loop_at``,
         unless ``disarm``-ed first; returns the ticket to disarm it with. What waits with
         a deadline this way costs no cancel scope of its own."""
-        self.now()
+        if self._t0 is None:
+            self.now()
         assert self._t0 is not None
         at = self.origin + (loop_at - self._t0) * self.speed
         ticket = self._alarms.push(at, callback)

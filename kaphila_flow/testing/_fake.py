@@ -225,7 +225,7 @@ class FakeKaphila:
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
-        if not isinstance(command, MakeCall):
+        if self._waiters and not isinstance(command, MakeCall):
             # Placing a call gives no phone anything to see: what it waits for comes
             # with the call's webhooks, its flow's next command or its flow's wait.
             self._change()
@@ -261,7 +261,8 @@ class FakeKaphila:
             headers["webhook-signature"] = sign(self._secrets[0], msg_id, stamp, body)
             reply = receive(token, body, headers=headers)
             deliveries.append((webhook.event, reply.status))
-        self._change()
+        if self._waiters:
+            self._change()
 
     def _ended(self, handle: CallHandle) -> None:
         self._phones.pop(id(handle), None)
@@ -503,48 +504,64 @@ class Phone:
         self.driven = True
         fake = self._fake
         steps_at_start = len(fake.commands)
-        give_up = math.inf  # set at the first wait: patience counts from there
-        while True:
-            found = check()
-            if found is not None:
-                return found
-            if self._handle.done:
-                result = self._handle.outcome
-                status = result.status if result else "?"
-                raise AssertionError(f"expected {expecting}, but the call is over ({status})")
-            if len(fake.commands) - steps_at_start > MAX_STEPS:
-                raise AssertionError(
-                    f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
-                    "without it: does it loop with no exit?\n" + self._transcript_so_far()
-                )
-            if give_up == math.inf:
-                give_up = anyio.current_time() + fake.patience
-            call_id = self._handle.call_id or ""
-            gather_at = fake.provider.pending_gather_timeout(call_id)
-            if gather_at is None:
-                if self._handle.parked and fake.provider.idle(call_id):
-                    # It waits for this caller outside a gather (keys(), wait_for).
+        # One alarm for the whole wait, set at its first wait: patience counts from there.
+        late = False
+        ticket: int | None = None
+        give_up_at = math.inf
+
+        def give_up() -> None:
+            nonlocal late
+            late = True
+            fake._change()
+
+        try:
+            while True:
+                found = check()
+                if found is not None:
+                    return found
+                if self._handle.done:
+                    result = self._handle.outcome
+                    status = result.status if result else "?"
+                    raise AssertionError(f"expected {expecting}, but the call is over ({status})")
+                if len(fake.commands) - steps_at_start > MAX_STEPS:
+                    raise AssertionError(
+                        f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
+                        "without it: does it loop with no exit?\n" + self._transcript_so_far()
+                    )
+                if late:
+                    break
+                if ticket is None:
+                    give_up_at = fake.host.loop_now() + fake.patience
+                    ticket = fake.host.alarm(give_up_at, give_up)
+                call_id = self._handle.call_id or ""
+                gather_at = fake.provider.pending_gather_timeout(call_id)
+                if gather_at is None:
+                    if self._handle.parked and fake.provider.idle(call_id):
+                        # It waits for this caller outside a gather (keys(), wait_for).
+                        if stuck_is_error:
+                            raise _stuck_error(expecting, self._handle.waiting_for)
+                        raise _Stuck
+                    await fake.changed()
+                    continue
+                if self._handle.awaiting_keys and fake.provider.quiet(call_id):
+                    # Nothing but this caller can move it on.
                     if stuck_is_error:
                         raise _stuck_error(expecting, self._handle.waiting_for)
                     raise _Stuck
-                if await fake.changed(give_up):
+                # The flow may be waiting for this caller's keys: if nothing happens
+                # until just before the gather times out, it is.
+                wake = fake.host.loop_time(gather_at) - _EARLY
+                if wake >= give_up_at:
+                    await fake.changed()
                     continue
-                break
-            if self._handle.awaiting_keys and fake.provider.quiet(call_id):
-                # Nothing but this caller can move it on.
+                if await fake.changed(wake):
+                    continue
                 if stuck_is_error:
                     raise _stuck_error(expecting, self._handle.waiting_for)
                 raise _Stuck
-            # The flow may be waiting for this caller's keys: if nothing happens
-            # until just before the gather times out, it is.
-            wake = fake.host.loop_time(gather_at) - _EARLY
-            if await fake.changed(min(wake, give_up)):
-                continue
-            if wake >= give_up:
-                break
-            if stuck_is_error:
-                raise _stuck_error(expecting, self._handle.waiting_for)
-            raise _Stuck
+        finally:
+            if ticket is not None:
+                fake.host.disarm(ticket)
         what = self._handle.waiting_for
         raise AssertionError(
             f"expected {expecting}, but after {fake.patience:g} s the flow is "
