@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ._intake import MAX_BODY_BYTES, receive_webhook
+from ._intake import MAX_BODY_BYTES, IntakeReply, receive_webhook
 from ._metrics import CONTENT_TYPE
+from ._session import Delivery
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -51,8 +53,21 @@ def _error(status: int, message: str) -> Response:
     )
 
 
-def _ok(payload: dict[str, Any], status: int = 200) -> Response:
+def _ok(payload: Mapping[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+#: The JSON of each dispatched webhook's answer, encoded once (every webhook gets one).
+_ANSWERS: dict[Delivery, bytes] = {
+    delivery: json.dumps({"success": True, "delivery": delivery.value}).encode()
+    for delivery in Delivery
+}
+
+
+def _answer(reply: IntakeReply) -> Response:
+    if reply.status == 200 and reply.delivery is not None:
+        return Response(_ANSWERS[reply.delivery], status=200, mimetype="application/json")
+    return _ok(reply.body, reply.status)
 
 
 def create_receiver(
@@ -117,7 +132,7 @@ async def _receive(runtime: Runtime, token: str, limit: int) -> Response:
         token,
         body if isinstance(body, bytes) else body.encode(),
         content_type=request.mimetype,
-        headers=dict(request.headers.items()),
+        headers=request.headers,  # read in place: usually only webhook-id is looked up
         limit=limit,
     )
-    return _ok(dict(reply.body), reply.status)
+    return _answer(reply)

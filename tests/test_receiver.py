@@ -165,6 +165,30 @@ async def test_late_and_unknown_call_events_are_acknowledged_and_recorded() -> N
         tg.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("header", ["webhook-id", "Webhook-Id", "WEBHOOK-ID"])
+async def test_a_webhook_id_in_any_case_marks_a_redelivery(header: str) -> None:
+    async with (
+        FakeKaphila(virtual_time=False) as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await _waiting_call(fake)
+        target = f"{url}/{phone.webhook_token}"
+        first = {"event": "tts.played", "callId": phone.call_id, "playbackId": "a"}
+        again = {**first, "timestamp": "2026-01-01T00:00:00.500Z"}  # a retry, restamped
+        answers = [
+            await client.post(target, json=body, headers={header: "msg_1"})
+            for body in (first, again)
+        ]
+        assert [a.status_code for a in answers] == [200, 200]
+        assert [a.json() for a in answers] == [
+            {"success": True, "delivery": "delivered"},
+            {"success": True, "delivery": "duplicate"},
+        ]
+        tg.cancel_scope.cancel()
+
+
 async def test_acknowledgement_does_not_wait_for_a_slow_flow() -> None:
     release = anyio.Event()
 
