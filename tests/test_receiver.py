@@ -228,6 +228,33 @@ async def test_receiver_is_a_mountable_asgi_app() -> None:
         assert answer.status_code == 403
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # Quart itself is asyncio
+async def test_a_receiver_mounted_under_a_root_path_takes_webhooks_the_same() -> None:
+    async with FakeKaphila() as fake:
+        phone = await _waiting_call(fake)
+        stamp = "2026-01-01T00:00:00.250Z"
+        payload = {
+            "event": "dtmf.received",
+            "callId": phone.call_id,
+            "digit": "7",
+            "timestamp": stamp,
+        }
+        answers = {}
+        for root in ("", "/bot"):
+            transport = httpx.ASGITransport(app=fake.runtime.receiver(), root_path=root)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+                answer = await client.post(f"{root}/webhooks/{phone.webhook_token}", json=payload)
+                answers[root] = (answer.status_code, answer.json())
+                forged = await client.post(f"{root}/webhooks/{phone.webhook_token}x", json=payload)
+                assert forged.status_code == 403
+        assert answers == {
+            "": (200, {"success": True, "delivery": "delivered"}),
+            "/bot": (200, {"success": True, "delivery": "duplicate"}),  # one key, not two
+        }
+        await phone.press("1")
+        assert (await phone.result()).value == "1"
+
+
 async def test_event_values_round_trip_through_the_wire() -> None:
     done = events.GatherComplete(call_id="1.2", digits="12", timestamp="t")
     assert events.parse_event(json.loads(json.dumps(done.to_payload()))) == done
