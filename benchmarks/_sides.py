@@ -5,8 +5,7 @@
 - ``runtime``: the menu as a kaphila_flow flow, the runtime's receiver on hypercorn.
 - ``handwritten``: the menu as the provider's docs suggest, a Quart webhook handler that
   switches on ``event`` and posts the next command with httpx, on the same hypercorn,
-  with the runtime's limits (20 dials, 100 requests in flight) and client settings
-  (its connection pool and timeouts).
+  with the runtime's limits (20 dials, 100 requests in flight; httpx's default pool).
 - ``bare``: the same state machine on raw asyncio HTTP (``_rawhttp``): a near-free
   client, to measure the simulator alone.
 
@@ -202,16 +201,13 @@ async def handwritten_side(simulator: str, plan: Plan, ready: Ready) -> dict[str
     import httpx
     from quart import Quart, request
 
-    from kaphila_flow._client import DEFAULT_LIMITS
     from kaphila_flow._serve import base_url, bind_socket, serve_app
 
-    # The runtime's client settings: its pool (100 connections, all kept alive), the
-    # same timeouts.
+    # The runtime's client settings: httpx's default pool, the same timeouts.
     http = httpx.AsyncClient(
         base_url=simulator,
         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
         timeout=httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0),
-        limits=DEFAULT_LIMITS,
     )
 
     async def post(path: str, body: dict[str, Any]) -> Any:

@@ -71,7 +71,7 @@ from ._ratelimit import COUNTED_PATHS, HourlyLimiter, limiter_for_key
 from ._retry import RetryPolicy
 from ._wire import FieldError
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_TIMEOUT", "KaphilaClient", "playback_timeout"]
+__all__ = ["DEFAULT_TIMEOUT", "KaphilaClient", "playback_timeout"]
 
 logger = logging.getLogger("kaphila_flow.client")
 R = TypeVar("R")
@@ -79,11 +79,6 @@ R = TypeVar("R")
 #: Connect fast. ``/voice`` and ``/play`` answer only once playback is over, so their
 #: read timeout is this one plus the playback's length (``playback_timeout``).
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
-#: The connection pool: as many connections kept alive as may be open. httpx's default
-#: keeps 20 of its 100; its pool then closes an idle connection whenever more than 20
-#: are open, so a runtime whose requests in flight (up to 100) rise and fall opened a
-#: new connection (a TLS handshake, against Kaphila) for most of its requests.
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 #: How long speech takes (150 words a minute, as the simulator and the gather timer
 #: reckon), with a quarter more for voices that speak slower.
 SPEECH = SpeechTiming()
@@ -176,15 +171,12 @@ class KaphilaClient:
         retry: RetryPolicy | None = None,
         rate_limit: int | HourlyLimiter | None = 100,
         metrics: Metrics | None = None,
-        limits: httpx.Limits | None = None,
     ) -> None:
         """``rate_limit``: requests per hour on the counted endpoints (shared by every
         client with this key), a limiter of your own, or ``None`` for no limiting.
         ``retry``: see ``RetryPolicy`` for what is retried (default: up to 4 tries).
         ``metrics``: where requests, retries and rate-limit waits are counted (a new
         ``Metrics`` unless given; a ``Runtime`` over this client shares it).
-        ``limits``: httpx's connection pool limits (default ``DEFAULT_LIMITS``: 100
-        connections, all kept alive); ignored with a ``transport`` of your own.
         """
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigurationError("the Kaphila API key must be a non-empty string")
@@ -206,7 +198,6 @@ class KaphilaClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-            limits=DEFAULT_LIMITS if limits is None else limits,
             transport=transport,
             headers={
                 "Authorization": f"Bearer {api_key.strip()}",
