@@ -311,13 +311,14 @@ class KaphilaClient:
                 endpoint=path,
             ) from None
         self.metrics.request(path, response.status_code)
-        logger.debug(
-            "%s %s -> %s in %.3f s",
-            method,
-            path,
-            response.status_code,
-            time.perf_counter() - started,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.3f s",
+                method,
+                path,
+                response.status_code,
+                time.perf_counter() - started,
+            )
         return response
 
     @staticmethod

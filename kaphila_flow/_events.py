@@ -352,6 +352,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 _BASE_KEYS = frozenset({"callId", "event", "timestamp", "status"})
+#: The wire keys each event type reads; the rest of a payload goes to ``extra``.
+_KNOWN_KEYS: dict[type[Event], frozenset[str]] = {
+    cls: _BASE_KEYS | {key for _, key, _ in cls._FIELDS} for cls in EVENT_TYPES.values()
+}
 MAX_CALL_ID_LENGTH = 128
 
 
@@ -380,24 +384,27 @@ def parse_event(payload: object) -> Event:
         name = req_str(payload, "event")
         if len(call_id) > MAX_CALL_ID_LENGTH:
             raise FieldError(f"field 'callId' is longer than {MAX_CALL_ID_LENGTH} characters")
-        common: dict[str, Any] = {
-            "call_id": call_id,
-            "timestamp": opt_str(payload, "timestamp"),
-            "status": opt_str(payload, "status"),
-        }
+        timestamp = opt_str(payload, "timestamp")
+        status = opt_str(payload, "status")
         cls = EVENT_TYPES.get(name)
         if cls is None:
-            extra = {k: v for k, v in payload.items() if k not in _BASE_KEYS}
-            return UnknownEvent(event=name, extra=extra, **common)
-        known = set(_BASE_KEYS)
+            unknown = {k: v for k, v in payload.items() if k not in _BASE_KEYS}
+            return UnknownEvent(
+                event=name, call_id=call_id, timestamp=timestamp, status=status, extra=unknown
+            )
         values: dict[str, Any] = {}
         for attr, key, kind in cls._FIELDS:
-            known.add(key)
             value = _read(payload, key, kind)
             if value is not None:
                 values[attr] = value
-        extra = {k: v for k, v in payload.items() if k not in known}
-        return cls(extra=extra, **common, **values)
+        known = _KNOWN_KEYS[cls]
+        # A webhook usually has no field beyond its type's: then no loop over it.
+        extra: Mapping[str, Any] = (
+            {}
+            if known.issuperset(payload)
+            else {k: v for k, v in payload.items() if k not in known}
+        )
+        return cls(call_id=call_id, timestamp=timestamp, status=status, extra=extra, **values)
     except FieldError as exc:
         event = payload.get("event")
         what = f"{event!r} event" if isinstance(event, str) and len(event) < 64 else "event"

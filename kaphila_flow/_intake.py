@@ -10,9 +10,10 @@ table routes it (``Runtime.dispatch``). No I/O; it never raises for bad input.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._events import parse_event
 from ._exceptions import InvalidEvent, WebhookRejected
@@ -21,11 +22,20 @@ from ._session import Delivery
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["MAX_BODY_BYTES", "IntakeReply", "receive_webhook"]
+__all__ = ["MAX_BODY_BYTES", "Headers", "IntakeReply", "receive_webhook"]
 
 #: Webhook bodies are small JSON objects; anything near this is not one.
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = ("application/json", "text/json", "application/x-www-form-urlencoded")
+
+
+class Headers(Protocol):
+    """A webhook's headers: a ``Mapping[str, str]``, or the receiver's request headers
+    (read in place, not copied)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +51,43 @@ class IntakeReply:
         return cls(status, {"success": False, "error": message})
 
 
+#: The answer to each dispatched webhook, made once: every webhook of every call
+#: gets one of these (read-only, shared), not a new mapping of its own.
+_DISPATCHED: dict[Delivery, IntakeReply] = {
+    delivery: IntakeReply(
+        200, MappingProxyType({"success": True, "delivery": delivery.value}), delivery
+    )
+    for delivery in Delivery
+    if delivery is not Delivery.REJECTED
+}
+_REJECTED = IntakeReply(
+    403,
+    MappingProxyType({"success": False, "error": "unknown or wrong webhook token"}),
+    Delivery.REJECTED,
+)
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    """Header ``name`` (lower case) of ``headers``, whatever case the sender used.
+
+    The receiver's request headers answer at once (they ignore case); a ``Mapping``
+    (the in-memory fake's ``dict``) is searched.
+    """
+    value = headers.get(name)
+    if value is None and isinstance(headers, Mapping):
+        for key, found in headers.items():
+            if isinstance(key, str) and key.lower() == name:
+                return str(found)
+    return value
+
+
 def receive_webhook(
     runtime: Runtime,
     token: str,
     body: bytes,
     *,
     content_type: str | None,
-    headers: Mapping[str, str],
+    headers: Headers,
     limit: int = MAX_BODY_BYTES,
 ) -> IntakeReply:
     """Take one webhook POST addressed to ``<webhook path>/<token>``.
@@ -66,7 +106,7 @@ def _receive(
     token: str,
     body: bytes,
     content_type: str | None,
-    headers: Mapping[str, str],
+    headers: Headers,
     limit: int,
 ) -> IntakeReply:
     known = runtime.session_for_token(token) is not None or runtime.finished_token(token)
@@ -77,9 +117,9 @@ def _receive(
         return IntakeReply.error(415, f"webhook bodies must be JSON, not {kind}")
     if len(body) > limit:
         return IntakeReply.error(413, f"webhook body over {limit} bytes")
-    lowered = {k.lower(): v for k, v in headers.items()}
     signer = runtime.webhook_signer
     if signer is not None:
+        lowered = {k.lower(): v for k, v in headers.items()}
         try:
             signer.verify(lowered, body, runtime.wall_time())
         except WebhookRejected as rejected:
@@ -95,11 +135,7 @@ def _receive(
         return IntakeReply.error(400, str(exc))
     # A webhook id (Standard Webhooks) names one message across retries; else the
     # raw body does, where identical bodies mean one delivery (``delivery_identity``).
-    message_id = lowered.get("webhook-id")
+    message_id = _header(headers, "webhook-id")
     identity = b"id:" + message_id.encode() if message_id else event.delivery_identity(body)
     delivery = runtime.dispatch(event, token=token, identity=identity)
-    if delivery is Delivery.REJECTED:
-        return IntakeReply(
-            403, {"success": False, "error": "unknown or wrong webhook token"}, delivery
-        )
-    return IntakeReply(200, {"success": True, "delivery": delivery.value}, delivery)
+    return _REJECTED if delivery is Delivery.REJECTED else _DISPATCHED[delivery]

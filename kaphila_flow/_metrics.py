@@ -167,6 +167,8 @@ class Metrics:
         self._by_outcome = {
             outcome: self.webhooks.labels(outcome=outcome) for outcome in get_args(WebhookOutcome)
         }
+        #: The series of each (endpoint label, status) seen: a request's is looked up once.
+        self._by_request: dict[tuple[str, int | str], Counter] = {}
         self._namespace = ns
         self._campaign: _CampaignGauges | None = None  # made by the first campaign
         #: When each call's latest webhook arrived, until its next command leaves.
@@ -217,7 +219,13 @@ class Metrics:
 
     def request(self, endpoint: str, status: int | str) -> None:
         """Kaphila answered ``status`` to ``endpoint`` (or a failure such as ``timeout``)."""
-        self.provider_requests.labels(endpoint=endpoint_label(endpoint), status=str(status)).inc()
+        key = (endpoint_label(endpoint), status)
+        series = self._by_request.get(key)
+        if series is None:
+            series = self._by_request[key] = self.provider_requests.labels(
+                endpoint=key[0], status=str(status)
+            )
+        series.inc()
 
     def retry(self, endpoint: str) -> None:
         """A request to ``endpoint`` is tried again."""

@@ -5,14 +5,18 @@ per-call secret (see ``Runtime.session_for_token``). The receiver answers at onc
 flow's work happens after the acknowledgement, so a slow flow never makes the provider
 give up and retry. Bad input gets a 4xx with a JSON error, never a 5xx. Everything but
 the HTTP framing is ``_intake.receive_webhook``, the path the in-memory fake takes too.
+The webhook POSTs themselves are answered before Quart by ``_webhook_post.WebhookPost``
+(ASGI middleware, the same rules, a fraction of the work per webhook); Quart serves
+the rest, and the webhooks too when the app is mounted under a root path.
 
 Beside the webhooks: ``GET /healthz`` and ``GET /metrics`` (the runtime's Prometheus
 metrics). Every refused webhook is counted (``rejected`` or ``invalid``) by the intake;
 the others are counted by ``Runtime.dispatch``.
 
-Memory per connection is bounded: a body over ``max_body_bytes`` gets 413 (Quart's
-``MAX_CONTENT_LENGTH``, also while a chunked body streams in), and a body that has not
-fully arrived within ``body_timeout`` seconds gets 408 (Quart's ``BODY_TIMEOUT``),
+Memory per connection is bounded: a body over ``max_body_bytes`` gets 413 (also while
+a chunked body streams in; Quart's ``MAX_CONTENT_LENGTH`` on its own routes), and a
+body that has not fully arrived within ``body_timeout`` seconds gets 408 (Quart's
+``BODY_TIMEOUT`` on its own routes),
 counted as ``timed_out``; the connection is then closed, its body never read (under
 trio, hypercorn closes it once silent for twice the body timeout: ``serve_app``). Headers
 are bounded by hypercorn (16 KiB), and so is framing it cannot parse:
@@ -23,13 +27,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ._intake import MAX_BODY_BYTES, receive_webhook
+from ._intake import MAX_BODY_BYTES, IntakeReply, receive_webhook
 from ._metrics import CONTENT_TYPE
+from ._webhook_post import WebhookPost, reply_json
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
@@ -51,8 +57,12 @@ def _error(status: int, message: str) -> Response:
     )
 
 
-def _ok(payload: dict[str, Any], status: int = 200) -> Response:
+def _ok(payload: Mapping[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+def _answer(reply: IntakeReply) -> Response:
+    return Response(reply_json(reply), status=reply.status, mimetype="application/json")
 
 
 def create_receiver(
@@ -107,6 +117,11 @@ def create_receiver(
         logger.exception("webhook receiver error: %s", type(exc).__name__)
         return _error(400, "the request could not be processed")
 
+    # Webhooks take the short way, before Quart (the route above serves them when the
+    # app is mounted under a root path).
+    app.asgi_app = WebhookPost(  # type: ignore[method-assign, assignment]
+        app.asgi_app, runtime, path=prefix, max_body_bytes=max_body_bytes, body_timeout=body_timeout
+    )
     return app
 
 
@@ -117,7 +132,7 @@ async def _receive(runtime: Runtime, token: str, limit: int) -> Response:
         token,
         body if isinstance(body, bytes) else body.encode(),
         content_type=request.mimetype,
-        headers=dict(request.headers.items()),
+        headers=request.headers,  # read in place: usually only webhook-id is looked up
         limit=limit,
     )
-    return _ok(dict(reply.body), reply.status)
+    return _answer(reply)

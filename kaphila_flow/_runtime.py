@@ -797,7 +797,9 @@ class Runtime:
             await _take(self.dial_limit)
             try:
                 sent_at = self.wall_time()
-                if isinstance(self.store, IntentStore):
+                # (``is not None`` first: a protocol check is slow, and most runtimes
+                # have no store)
+                if self.store is not None and isinstance(self.store, IntentStore):
                     # On disk before the request leaves: a crash from here on leaves a
                     # row the next start looks for in GET /calls.
                     self.store.add_intent(CallIntent(session.ref, session.number, sent_at))
@@ -928,7 +930,7 @@ class Runtime:
         self._table.finish(session)
         if session.call_id is not None and self.store is not None:
             self.store.remove(session.call_id)
-        elif isinstance(self.store, IntentStore) and not keep_intent:
+        elif self.store is not None and isinstance(self.store, IntentStore) and not keep_intent:
             self.store.remove_intent(session.ref)
         end = session.end_event
         if status != "no-answer":

@@ -109,10 +109,11 @@ async def test_metrics_endpoint_after_a_real_call() -> None:
             assert (await http.post(url, json=late)).json()["delivery"] == "finished-call"
             assert (await http.post(f"{base}/webhooks/nope.nope", json=late)).status_code == 403
             assert (await http.post(url, content=b"{not json")).status_code == 400
+            assert (await http.post(url, content=b" " * 70_000)).status_code == 413
             text = (await http.get(f"{base}/metrics")).text
             assert value(text, webhooks, outcome="late") == outcomes.get("late", 0) + 1
             assert value(text, "kaphila_flow_webhooks_total", outcome="rejected") == 1
-            assert value(text, "kaphila_flow_webhooks_total", outcome="invalid") == 1
+            assert value(text, "kaphila_flow_webhooks_total", outcome="invalid") == 2
 
             # The simulator serves its own counters.
             own = (await http.get(f"{sim.base_url}/metrics")).text

@@ -165,6 +165,30 @@ async def test_late_and_unknown_call_events_are_acknowledged_and_recorded() -> N
         tg.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("header", ["webhook-id", "Webhook-Id", "WEBHOOK-ID"])
+async def test_a_webhook_id_in_any_case_marks_a_redelivery(header: str) -> None:
+    async with (
+        FakeKaphila(virtual_time=False) as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        url = await _serve(fake, tg)
+        phone = await _waiting_call(fake)
+        target = f"{url}/{phone.webhook_token}"
+        first = {"event": "tts.played", "callId": phone.call_id, "playbackId": "a"}
+        again = {**first, "timestamp": "2026-01-01T00:00:00.500Z"}  # a retry, restamped
+        answers = [
+            await client.post(target, json=body, headers={header: "msg_1"})
+            for body in (first, again)
+        ]
+        assert [a.status_code for a in answers] == [200, 200]
+        assert [a.json() for a in answers] == [
+            {"success": True, "delivery": "delivered"},
+            {"success": True, "delivery": "duplicate"},
+        ]
+        tg.cancel_scope.cancel()
+
+
 async def test_acknowledgement_does_not_wait_for_a_slow_flow() -> None:
     release = anyio.Event()
 
@@ -202,6 +226,33 @@ async def test_receiver_is_a_mountable_asgi_app() -> None:
             "/webhooks/abc.def", content=json.dumps({"callId": "1", "event": "x"})
         )
         assert answer.status_code == 403
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # Quart itself is asyncio
+async def test_a_receiver_mounted_under_a_root_path_takes_webhooks_the_same() -> None:
+    async with FakeKaphila() as fake:
+        phone = await _waiting_call(fake)
+        stamp = "2026-01-01T00:00:00.250Z"
+        payload = {
+            "event": "dtmf.received",
+            "callId": phone.call_id,
+            "digit": "7",
+            "timestamp": stamp,
+        }
+        answers = {}
+        for root in ("", "/bot"):
+            transport = httpx.ASGITransport(app=fake.runtime.receiver(), root_path=root)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+                answer = await client.post(f"{root}/webhooks/{phone.webhook_token}", json=payload)
+                answers[root] = (answer.status_code, answer.json())
+                forged = await client.post(f"{root}/webhooks/{phone.webhook_token}x", json=payload)
+                assert forged.status_code == 403
+        assert answers == {
+            "": (200, {"success": True, "delivery": "delivered"}),
+            "/bot": (200, {"success": True, "delivery": "duplicate"}),  # one key, not two
+        }
+        await phone.press("1")
+        assert (await phone.result()).value == "1"
 
 
 async def test_event_values_round_trip_through_the_wire() -> None:
