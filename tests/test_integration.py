@@ -93,6 +93,34 @@ async def test_hangup_during_playback() -> None:
     assert result.status == "hung-up"
 
 
+async def test_every_flow_cut_in_its_say_sees_call_ended() -> None:
+    # The simulator's app (QuartTrio on trio) runs in tasks of its own, as behind a
+    # socket: a call's end reaches each flow at its own await as CallEnded, never as
+    # the loop's cancellation wrapped in the app's exception group.
+    seen: list[str] = []
+
+    async def flow(call: Call) -> None:
+        try:
+            await call.say("A long announcement that every caller hangs up on. " * 4)
+        except CallEnded:
+            seen.append("ended")
+            raise
+        except BaseException as exc:
+            seen.append(type(exc).__name__)
+            raise
+
+    numbers = [f"160892708{n:02d}" for n in range(20)]
+    hangs_up = {
+        number: Callee(answer_after=0.5, hang_up_after=1.0 + n / 10)
+        for n, number in enumerate(numbers)
+    }
+    async with InProcessKaphila(callees=hangs_up) as kaphila:
+        async with anyio.create_task_group() as tg:
+            for number in numbers:
+                tg.start_soon(kaphila.runtime.dial, number, flow)
+    assert seen == ["ended"] * len(numbers)
+
+
 async def test_hangup_during_gather() -> None:
     async def flow(call: Call) -> str:
         return await call.gather("Enter your account number.", num_digits=8, timeout=30)

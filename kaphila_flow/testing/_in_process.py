@@ -40,21 +40,47 @@ RECEIVER_URL = "http://receiver.in-process.invalid/webhooks"
 
 
 class _TimedAsgi(httpx.AsyncBaseTransport):
-    """An ASGI transport that keeps the request's read timeout, as a socket would."""
+    """An ASGI transport that serves each request in a task of the server's, as a
+    socket's far end would, and keeps the request's read timeout.
+
+    The app does not run inside the caller's task: a flow cancelled while it waits for
+    an answer (its call ended) is cancelled at its own await, where the runtime turns
+    that into ``CallEnded``, and not inside the app's own task groups (QuartTrio's),
+    which would hand it back wrapped in an exception group. The server's tasks run in
+    ``server_tasks``, set before the first request."""
 
     def __init__(self, app: Any) -> None:
         self._inner = httpx.ASGITransport(app=app)
+        self.server_tasks: anyio.abc.TaskGroup | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
         limit = timeouts.get("read")
-        try:
-            with anyio.fail_after(math.inf if limit is None else limit):
+        assert self.server_tasks is not None, "served before the server's tasks started"
+        answered = anyio.Event()
+        answer: list[httpx.Response | Exception] = []
+
+        async def serve() -> None:
+            try:
                 response = await self._inner.handle_async_request(request)
                 await response.aread()
+                answer.append(response)
+            except Exception as exc:  # the caller's to raise; cancellation goes on
+                answer.append(exc)
+            finally:
+                answered.set()
+
+        self.server_tasks.start_soon(serve)
+        try:
+            with anyio.fail_after(math.inf if limit is None else limit):
+                await answered.wait()
         except TimeoutError:
             raise httpx.ReadTimeout("no answer within the read timeout", request=request) from None
-        return response
+        if not answer:  # the server stopped before it answered
+            raise httpx.RemoteProtocolError("the server went away", request=request)
+        if isinstance(answer[0], Exception):
+            raise answer[0]
+        return answer[0]
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -118,21 +144,27 @@ class InProcessKaphila:
         async def receiver(scope: Any, receive: Any, send: Any) -> None:
             await receiver_app(scope, receive, send)
 
+        to_receiver = _TimedAsgi(receiver)
         self.simulator = Simulator(
             accounts={self._api_key: self._account},
-            transport=_TimedAsgi(receiver),
+            transport=to_receiver,
             **self._simulator_options,
         )
         self.client = KaphilaClient(
             self._api_key,
             base_url=API_URL,
-            transport=_TimedAsgi(create_app(self.simulator, app_class=app_class)),
+            transport=(to_simulator := _TimedAsgi(create_app(self.simulator, app_class=app_class))),
             allow_insecure=True,
             **self._client_options,
         )
         self.runtime = runtime = Runtime(self.client, owns_transport=True, **self._runtime_options)
         receiver_app = runtime.receiver(app_class=app_class)
         stack = AsyncExitStack()
+        # Each side's server tasks: they outlive the runtime and the host, and are
+        # cancelled once both have stopped.
+        server_tasks = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(server_tasks.cancel_scope.cancel)
+        to_receiver.server_tasks = to_simulator.server_tasks = server_tasks
         await stack.enter_async_context(hosted(self.simulator.run, runtime))
         self._stack = stack
         return self
