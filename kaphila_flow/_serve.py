@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -101,8 +101,18 @@ async def serve_app(
             task_status.started()
             await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
 
+    await stop_when_cancelled(run_server, stop, task_status)
+
+
+async def stop_when_cancelled(
+    run: Callable[..., Coroutine[Any, Any, Any]],
+    stop: anyio.Event,
+    task_status: anyio.abc.TaskStatus[None],
+) -> None:
+    """Start ``run`` (a server that stops cleanly when ``stop`` is set, shielded from
+    cancellation itself), report started, and set ``stop`` once cancelled."""
     async with anyio.create_task_group() as tg:
-        await tg.start(run_server)
+        await tg.start(run)
         task_status.started()
         try:
             await anyio.sleep_forever()

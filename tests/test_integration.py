@@ -114,10 +114,9 @@ async def test_every_flow_cut_in_its_say_sees_call_ended() -> None:
         number: Callee(answer_after=0.5, hang_up_after=1.0 + n / 10)
         for n, number in enumerate(numbers)
     }
-    async with InProcessKaphila(callees=hangs_up) as kaphila:
-        async with anyio.create_task_group() as tg:
-            for number in numbers:
-                tg.start_soon(kaphila.runtime.dial, number, flow)
+    async with InProcessKaphila(callees=hangs_up) as kaphila, anyio.create_task_group() as tg:
+        for number in numbers:
+            tg.start_soon(kaphila.runtime.dial, number, flow)
     assert seen == ["ended"] * len(numbers)
 
 

@@ -14,12 +14,17 @@ from kaphila_flow.testing import MockTransport, default_reply, virtual_time
 pytestmark = pytest.mark.anyio
 
 
-async def _until_awaiting_keys(handle: CallHandle) -> None:
+async def _until(handle: CallHandle, state: str) -> None:
+    """Let the loop run until ``handle.<state>`` holds (``awaiting_keys``, ``parked``)."""
     for _ in range(100):
-        if handle.awaiting_keys:
+        if getattr(handle, state):
             return
         await anyio.lowlevel.checkpoint()
-    raise AssertionError(f"the flow never waited for keys: {handle.waiting_for}")
+    raise AssertionError(f"the flow never got {state}: {handle.waiting_for}")
+
+
+async def _until_awaiting_keys(handle: CallHandle) -> None:
+    await _until(handle, "awaiting_keys")
 
 
 async def _gathering(runtime: Runtime) -> CallHandle:
@@ -70,11 +75,7 @@ async def test_the_end_wakes_a_parked_flow_whatever_it_waits_for() -> None:
 
 
 async def _until_parked(handle: CallHandle) -> None:
-    for _ in range(100):
-        if handle.parked:
-            return
-        await anyio.lowlevel.checkpoint()
-    raise AssertionError(f"the flow never parked: {handle.waiting_for}")
+    await _until(handle, "parked")
 
 
 def _key(call_id: str, n: int) -> events.DtmfReceived:

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 import anyio
 import anyio.abc
 
+from .._serve import stop_when_cancelled
 from ._core import Simulator
 from ._endpoints import ENDPOINTS, LOST, MAX_BODY_BYTES, TOO_LARGE, Answer, call_endpoint, envelope
 from ._sockets import serve_tcp
@@ -178,13 +179,7 @@ async def serve_http(
                     accepting.cancel_scope.cancel()
                 await state.stop(connections)
 
-    async with anyio.create_task_group() as tg:
-        await tg.start(run)
-        task_status.started()
-        try:
-            await anyio.sleep_forever()
-        finally:
-            stop.set()
+    await stop_when_cancelled(run, stop, task_status)
 
 
 class _Connection:
