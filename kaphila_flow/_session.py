@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._deadlines import Deadlines
     from ._metrics import DropBound
 
-__all__ = ["CallSession", "Delivery", "EventWait"]
+__all__ = ["CallSession", "Delivery", "EventWait", "EventWatch"]
 
 #: Events kept for a flow that has not asked for them yet, per call.
 INBOX_LIMIT = 256
@@ -34,6 +34,8 @@ RECORDING_LIMIT = 64
 #: Delivered events remembered per call to drop duplicates.
 SEEN_LIMIT = 512
 _DIGEST_SIZE = 16
+
+T = TypeVar("T")
 
 _OUTCOMES: tuple[type[ev.Event], ...] = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
 _GATHER_EVENTS = (*_OUTCOMES, ev.GatherStarted, ev.GatherProgress, ev.DtmfReceived)
@@ -470,9 +472,10 @@ class CallSession(Parking):
             self.observer(self, entry)
 
 
-class EventWait(Wait["ev.Event | None"]):
-    """``CallSession.next_event``: an event of ``kinds``, ``None`` at ``until``, or the
-    call's end (``CallEnded`` with ``end_raises``, else ``None``)."""
+class EventWatch(Wait[T]):
+    """What every wait for a call's events shares: the events of ``kinds`` taken from
+    the inbox, a deadline ``until`` (the runtime's timer wakes the wait then), the
+    call's end (``CallEnded`` with ``end_raises``). ``poll`` is the subclass's."""
 
     __slots__ = ("_end_raises", "_kinds", "_ticket", "_until", "_waiting_for")
 
@@ -493,7 +496,9 @@ class EventWait(Wait["ev.Event | None"]):
         #: poll, -2 once over.
         self._ticket = -1
 
-    def poll(self) -> ev.Event | Park | None:
+    def next_event(self) -> ev.Event | Park | None:
+        """The first queued event of ``kinds``; ``None`` at ``until`` (or the end,
+        without ``end_raises``); else ``PARK``."""
         session: CallSession = self._parking  # type: ignore[assignment]
         kinds = self._kinds
         if self._ticket == -1:  # the first run: the flow starts waiting
@@ -517,6 +522,11 @@ class EventWait(Wait["ev.Event | None"]):
         session._kinds = kinds
         return PARK
 
+    def restart(self) -> None:
+        """Wait anew, as a new wait would (the flow starts waiting again)."""
+        EventWatch.finish(self)
+        self._ticket = -1
+
     def pending(self) -> bool:
         """Whether the wait is still on (its deadline, if any, still wanted)."""
         return self._ticket >= 0
@@ -537,3 +547,12 @@ class EventWait(Wait["ev.Event | None"]):
         session.waiting_for = None
         if ticket > 0 and session.deadlines is not None:
             session.deadlines.withdraw(ticket)  # no wake-up for a wait that is over
+
+
+class EventWait(EventWatch["ev.Event | None"]):
+    """``CallSession.next_event``: an event of ``kinds``, ``None`` at ``until``, or the
+    call's end (``CallEnded`` with ``end_raises``, else ``None``)."""
+
+    __slots__ = ()
+
+    poll = EventWatch.next_event
