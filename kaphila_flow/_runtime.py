@@ -709,7 +709,7 @@ class Runtime:
     ) -> Flow | _Ending:
         """Placement and answer: the flow to run, or how the call ended without one."""
         request, flow, on_machine = placing
-        self._instruments.call_started(flow)
+        self._instruments.call_started(session, flow)
         call_id: str | None = None
         try:
             call_id = await self._place(session, request)

@@ -91,6 +91,7 @@ class CallSession(Parking):
         "end_reason",
         "ended",
         "ended_by_flow",
+        "flow_name",
         "flow_scope",
         "forwarded_to",
         "gather_progress",
@@ -141,6 +142,8 @@ class CallSession(Parking):
         #: the call's end cancels it, no cancel scope of its own per flow.
         self.task: anyio.TaskHandle[None] | None = None
         self.flow_scope: anyio.TaskHandle[None] | None = None
+        #: The flow's name in the call's log records (the session is its log context).
+        self.flow_name = ""
         #: What the flow awaits, for people (str() it): a phone in a test, an error.
         self.waiting_for: object | None = None
         self.amd: ev.Amd | None = None
