@@ -530,9 +530,10 @@ class EventWatch(Wait[T]):
         EventWatch.finish(self)
         self._ticket = -1
 
-    def pending(self) -> bool:
-        """Whether the wait is still on (its deadline, if any, still wanted)."""
-        return self._ticket >= 0
+    def pending(self, ticket: int) -> bool:
+        """Whether the wait still wants the deadline of ``ticket`` (a wait that waits
+        anew, as a gather after a key, has a ticket of its own)."""
+        return self._ticket == ticket
 
     def wake(self) -> None:
         """Its deadline has come (its ticket is spent): the wait runs again and sees
