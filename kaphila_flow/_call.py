@@ -103,7 +103,10 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
     the wait's deadline as it restarts the gather's timeout.
     """
 
-    __slots__ = ("_gather", "_restart", "_started", "_step")
+    __slots__ = ("_gather", "_restart", "_step")
+
+    _kinds = _GATHER_OUTCOMES
+    _end_raises = True
 
     def __init__(
         self,
@@ -116,10 +119,9 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
         play_to: PlayTo,
         sensitive: bool,
     ) -> None:
-        EventWatch.__init__(self, call._session, _GATHER_OUTCOMES, None, True, None)
+        EventWatch.__init__(self, call._session, None, None)
         #: The gather's ledger ticket from ``sent`` until it is settled.
         self._gather: GatherTicket | None = None
-        self._started = 0.0
         #: Seconds the wait lasts after a key: the gather's timeout and the grace.
         self._restart = 0.0
         #: The first part while it runs, then ``None``.
@@ -131,7 +133,8 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
         """``/gather`` is answered: the outcome is awaited until ``until``."""
         self._gather = ticket
         self._waiting_for = what
-        self._started = anyio.current_time()
+        # Keys from here on restart the wait, not those of earlier gathers.
+        self._parking.last_key_at = None  # type: ignore[attr-defined]
         self._until = until
         self._restart = restart
 
@@ -146,7 +149,7 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
                 keyed = session.last_key_at
                 until = self._until
                 assert until is not None
-                if keyed is not None and keyed > self._started and keyed + self._restart > until:
+                if keyed is not None and keyed + self._restart > until:
                     self._until = keyed + self._restart
                     self.restart()
                     continue

@@ -478,22 +478,19 @@ class CallSession(Parking):
 class EventWatch(Wait[T]):
     """What every wait for a call's events shares: the events of ``kinds`` taken from
     the inbox, a deadline ``until`` (the runtime's timer wakes the wait then), the
-    call's end (``CallEnded`` with ``end_raises``). ``poll`` is the subclass's."""
+    call's end (``CallEnded`` with ``end_raises``). ``poll`` is the subclass's, and so
+    are ``_kinds`` and ``_end_raises`` (a gather's are its class's: no slots for them)."""
 
-    __slots__ = ("_end_raises", "_kinds", "_ticket", "_until", "_waiting_for")
+    __slots__ = ("_ticket", "_until", "_waiting_for")
+
+    _kinds: tuple[type[ev.Event], ...]
+    _end_raises: bool
 
     def __init__(
-        self,
-        session: CallSession,
-        kinds: tuple[type[ev.Event], ...],
-        until: float | None,
-        end_raises: bool,
-        waiting_for: object | None,
+        self, session: CallSession, until: float | None, waiting_for: object | None
     ) -> None:
         Wait.__init__(self, session)
-        self._kinds = kinds
         self._until = until
-        self._end_raises = end_raises
         self._waiting_for = waiting_for
         #: The timer's ticket for ``until`` once asked (0: none); -1 before the first
         #: poll, -2 once over.
@@ -557,6 +554,18 @@ class EventWait(EventWatch["ev.Event | None"]):
     """``CallSession.next_event``: an event of ``kinds``, ``None`` at ``until``, or the
     call's end (``CallEnded`` with ``end_raises``, else ``None``)."""
 
-    __slots__ = ()
+    __slots__ = ("_end_raises", "_kinds")
+
+    def __init__(
+        self,
+        session: CallSession,
+        kinds: tuple[type[ev.Event], ...],
+        until: float | None,
+        end_raises: bool,
+        waiting_for: object | None,
+    ) -> None:
+        EventWatch.__init__(self, session, until, waiting_for)
+        self._kinds = kinds
+        self._end_raises = end_raises
 
     poll = EventWatch.next_event

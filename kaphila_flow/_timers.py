@@ -3,11 +3,12 @@ dropped lazily, when it reaches the top. The runtime's deadlines and the provide
 host's alarms both keep their timers here.
 
 By default the heap remembers which tickets are still wanted (a set). Given ``alive``,
-it asks each item instead (whether it still wants that ticket), and keeps nothing per timer but its heap entry: the
-runtime's deadlines are the waits of parked calls, which know when they are over.
-Once withdrawn entries are a quarter of the heap, it is rebuilt without them (each
-rebuild follows as many withdrawals as a quarter of what it keeps, so its cost spreads
-over them), and timers withdrawn long before they are due (most are) do not pile up.
+it asks each item instead (whether it still wants that ticket), and keeps nothing per
+timer but its heap entry: the runtime's deadlines are the waits of parked calls, which
+know when they are over. Once withdrawn entries are a quarter of the heap, it is
+rebuilt without them (each rebuild follows as many withdrawals as a quarter of what it
+keeps, so its cost spreads over them), and timers withdrawn long before they are due
+(most are) do not pile up.
 """
 
 from __future__ import annotations
