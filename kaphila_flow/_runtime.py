@@ -51,7 +51,7 @@ from ._reconcile import (
 )
 from ._recovery import PlacementWindow, recover
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
-from ._session import CallSession, Delivery
+from ._session import CallHost, CallSession, Delivery
 from ._signing import WebhookSigner
 from ._store import CallIntent, CallStore, IntentStore, SqliteCallStore, StoredCall
 from ._tracing import TracerProvider
@@ -335,8 +335,8 @@ class Runtime:
             on_forget=self.metrics.forgotten,
         )
         self._deadlines = Deadlines()
-        #: One bound method for every call's ``on_drop`` (none made per call).
-        self._on_drop = self.metrics.dropped
+        #: What every call shares (one bound ``on_drop`` for all, none made per call).
+        self._call_host = CallHost(self.wall_time, self._deadlines, self.metrics.dropped)
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -402,7 +402,7 @@ class Runtime:
         try:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
-            self._deadlines = Deadlines()
+            self._deadlines = self._call_host.deadlines = Deadlines()
             self._task_group.start_soon(self._deadlines.run)
             self._accepting = True
             await self._recover()
@@ -586,10 +586,8 @@ class Runtime:
         )
         ref = secrets.token_hex(8)
         session = CallSession(
-            number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
+            number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", host=self._call_host
         )
-        session.deadlines = self._deadlines
-        session.on_drop = self._on_drop
         session.caller_id = from_number
         request = MakeCall(
             number=target,
@@ -707,8 +705,24 @@ class Runtime:
         placing: tuple[MakeCall, Flow, Flow | str | None],
         handle: CallHandle,
     ) -> Flow | _Ending:
-        """Placement and answer: the flow to run, or how the call ended without one."""
-        request, flow, on_machine = placing
+        """Placement and answer: the flow to run, or how the call ended without one.
+        (A small frame: it waits while the call rings, and its work is in helpers.)"""
+        ended = await self._dial(session, placing[0], placing[1], handle)
+        if ended is not None:
+            return ended
+        # Awaited here, not in ``_run_call``: this frame ends once the call is answered.
+        answer = await session.event_wait(
+            (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
+            until=anyio.current_time() + placing[0].ring_timeout + self.ring_grace,
+            end_raises=False,
+            waiting_for="the callee to answer",
+        )
+        return self._answered(session, answer, placing[1], placing[2])
+
+    async def _dial(
+        self, session: CallSession, request: MakeCall, flow: Flow, handle: CallHandle
+    ) -> _Ending | None:
+        """Place the call; how it ended if it could not be placed, else ``None``."""
         self._instruments.call_started(session, flow)
         call_id: str | None = None
         try:
@@ -726,13 +740,17 @@ class Runtime:
         if self.store is not None:
             self.store.add(StoredCall(call_id, session.number, session.started_at, ref=session.ref))
         handle._mark_placed()
-        # Awaited here, not in ``_run_call``: this frame ends once the call is answered.
-        answer = await session.event_wait(
-            (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
-            until=anyio.current_time() + request.ring_timeout + self.ring_grace,
-            end_raises=False,
-            waiting_for="the callee to answer",
-        )
+        return None
+
+    def _answered(
+        self,
+        session: CallSession,
+        answer: ev.Event | None,
+        flow: Flow,
+        on_machine: Flow | str | None,
+    ) -> Flow | _Ending:
+        """The ringing is over (``answer``, or ``None`` at the ring timeout): the flow
+        to run, or how the call ended unanswered."""
         answered, amd = session.answer_news(answer)
         if not answered:
             if session.shut_down:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._deadlines import Deadlines
     from ._metrics import DropBound
 
-__all__ = ["CallSession", "Delivery", "EventWait", "EventWatch"]
+__all__ = ["CallHost", "CallSession", "Delivery", "EventWait", "EventWatch"]
 
 #: Events kept for a flow that has not asked for them yet, per call.
 INBOX_LIMIT = 256
@@ -75,6 +75,25 @@ class Delivery(enum.Enum):
     REJECTED = "rejected"
 
 
+class CallHost:
+    """What every call of one runtime shares: its wall clock, its deadline timer, and
+    what is told of each thing a bound dropped (one reference per call, not three)."""
+
+    __slots__ = ("deadlines", "on_drop", "wall_time")
+
+    def __init__(
+        self,
+        wall_time: Callable[[], float],
+        deadlines: Deadlines | None = None,
+        on_drop: Callable[[DropBound], None] | None = None,
+    ) -> None:
+        self.wall_time = wall_time
+        #: The runtime's timer, which wakes a flow when its wait's deadline comes.
+        self.deadlines = deadlines
+        #: Told of each thing a bound dropped (the runtime's metrics).
+        self.on_drop = on_drop
+
+
 class CallSession(Parking):
     """One call from placement to result."""
 
@@ -85,7 +104,6 @@ class CallSession(Parking):
         "answered_at",
         "call_id",
         "caller_id",
-        "deadlines",
         "dropped",
         "end_event",
         "end_reason",
@@ -97,12 +115,12 @@ class CallSession(Parking):
         "gather_progress",
         "gathers",
         "heard_from",
+        "host",
         "inbox",
         "last_digits",
         "last_key_at",
         "number",
         "observer",
-        "on_drop",
         "on_wait",
         "recordings",
         "sensitive",
@@ -113,13 +131,12 @@ class CallSession(Parking):
         "token",
         "transcript",
         "waiting_for",
-        "wall_time",
     )
 
-    def __init__(self, *, number: str, token: str, wall_time: Callable[[], float]) -> None:
+    def __init__(self, *, number: str, token: str, host: CallHost) -> None:
         self.number = number
         self.token = token
-        self.wall_time = wall_time
+        self.host = host
         self.call_id: str | None = None
         self.caller_id: str | None = None  # the whitelisted number shown to the callee
         #: Events not taken yet: ``NO_EVENTS`` (shared) while there are none, a list of
@@ -147,7 +164,7 @@ class CallSession(Parking):
         #: What the flow awaits, for people (str() it): a phone in a test, an error.
         self.waiting_for: object | None = None
         self.amd: ev.Amd | None = None
-        self.started_at = wall_time()
+        self.started_at = host.wall_time()
         self.answered_at: float | None = None
         self.forwarded_to: str | None = None
         self.gather_progress = ""
@@ -162,13 +179,9 @@ class CallSession(Parking):
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
         self.recordings: list[ev.Event] | None = None  # made on the first recording event
         self.transcript: list[TranscriptEntry] = []
-        #: The runtime's timer, which wakes the flow when a wait's deadline comes.
-        self.deadlines: Deadlines | None = None
         #: Called each time the flow starts waiting for an event (a test's phone).
         self.on_wait: Callable[[], None] | None = None
         self.observer: Callable[[CallSession, TranscriptEntry], None] | None = None
-        #: Told of each thing a bound dropped (the runtime's metrics).
-        self.on_drop: Callable[[DropBound], None] | None = None
 
     def __repr__(self) -> str:
         return f"<CallSession {self.call_id or 'placing'} to {self.number}>"
@@ -333,7 +346,7 @@ class CallSession(Parking):
         ledger = self.gathers
         if ledger is not None and isinstance(event, _GATHER_EVENTS):
             stamp = provider_time(event.timestamp)
-            ledger.observe(stamp, self.wall_time())
+            ledger.observe(stamp, self.host.wall_time())
             if isinstance(event, ev.GatherStarted):
                 ledger.started(stamp)
             elif isinstance(event, ev.GatherProgress) and not ledger.progress_is_current(stamp):
@@ -365,8 +378,9 @@ class CallSession(Parking):
 
     def _dropped(self, bound: DropBound) -> None:
         self.dropped += 1
-        if self.on_drop is not None:
-            self.on_drop(bound)
+        on_drop = self.host.on_drop
+        if on_drop is not None:
+            on_drop(bound)
 
     def mark_ended(self, event: ev.Event | None, *, reason: str | None) -> None:
         """The call is over: wake the flow's awaits with ``CallEnded``."""
@@ -463,7 +477,7 @@ class CallSession(Parking):
     # -- transcript ------------------------------------------------------------------
 
     def note(self, kind: str, text: str) -> None:
-        at = round(self.wall_time() - self.started_at, 3)
+        at = round(self.host.wall_time() - self.started_at, 3)
         entry = TranscriptEntry(at, kind, text)
         if len(self.transcript) < TRANSCRIPT_LIMIT:
             self.transcript.append(entry)
@@ -517,8 +531,8 @@ class EventWatch(Wait[T]):
         if until is not None:
             if anyio.current_time() >= until:
                 return None
-            if not self._ticket and session.deadlines is not None:
-                self._ticket = session.deadlines.schedule(self, until)
+            if not self._ticket and session.host.deadlines is not None:
+                self._ticket = session.host.deadlines.schedule(self, until)
         session._kinds = kinds
         return PARK
 
@@ -546,8 +560,8 @@ class EventWatch(Wait[T]):
         session: CallSession = self._parking  # type: ignore[assignment]
         session._wake = None
         session.waiting_for = None
-        if ticket > 0 and session.deadlines is not None:
-            session.deadlines.withdraw(ticket)  # no wake-up for a wait that is over
+        if ticket > 0 and session.host.deadlines is not None:
+            session.host.deadlines.withdraw(ticket)  # no wake-up for a wait that is over
 
 
 class EventWait(EventWatch["ev.Event | None"]):
