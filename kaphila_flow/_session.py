@@ -434,9 +434,10 @@ class CallSession(Parking):
 
         Await it at once. An ``EventWait`` is no coroutine: a call parked in it keeps
         no coroutine frame for it. Await it from a coroutine that ends soon after
-        (``Call.gather``, ``Call.wait_for``): the value it returns gives the awaiting
-        frame a frame object (CPython), which a long-lived coroutine would keep; such
-        a coroutine awaits ``next_event``.
+        (``Call.wait_for``, ``Runtime._connect`` while the call rings): the value it
+        returns gives the awaiting frame a frame object (CPython), which a long-lived
+        coroutine would keep; such a coroutine awaits ``next_event``. (``Call.gather``
+        is an ``EventWatch`` itself, awaited by the flow.)
         """
         return EventWait(self, kinds, until, end_raises, waiting_for)
 
