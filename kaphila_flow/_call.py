@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,14 +13,16 @@ from . import _events as ev
 from . import _prompts
 from ._commands import Command, ForwardCall, Gather, Hangup, Play, PlayTo, StopRecording, Voice
 from ._exceptions import CallEnded, CallNotFound, GatherFailed
+from ._gathers import GatherTicket
 from ._model import KEYS, SpeechTiming
 from ._numbers import normalize_number
+from ._session import CallSession, EventWatch
+from ._wake import Park, Wait
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
-    from ._session import CallSession
 
-__all__ = ["Call", "KeyStream", "WaitingForKeys"]
+__all__ = ["Call", "Gathering", "KeyStream", "WaitingForKeys"]
 
 logger = logging.getLogger("kaphila_flow.call")
 R = TypeVar("R")
@@ -91,6 +93,144 @@ class KeyStream:
                 return event.digit
 
 
+class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
+    """``Call.gather``: a coroutine object with no frame while the call is parked.
+
+    It first runs the gather's first part (``Call._send_gather``, a coroutine that
+    ends once ``/gather`` is answered), then waits for the gather's outcome as an
+    ``EventWatch``, which parks the task with no coroutine frame. Outcomes of earlier
+    gathers (stale copies, late ones) are noted and waited past; each key restarts
+    the wait's deadline as it restarts the gather's timeout.
+    """
+
+    __slots__ = ("_gather", "_restart", "_step")
+
+    _kinds = _GATHER_OUTCOMES
+    _end_raises = True
+
+    def __init__(
+        self,
+        call: Call,
+        text: str | None,
+        num_digits: int,
+        timeout: float,
+        finish_on_key: str | None,
+        valid_digits: str | None,
+        play_to: PlayTo,
+        sensitive: bool,
+    ) -> None:
+        EventWatch.__init__(self, call._session, None, None)
+        #: The gather's ledger ticket from ``sent`` until it is settled.
+        self._gather: GatherTicket | None = None
+        #: Seconds the wait lasts after a key: the gather's timeout and the grace.
+        self._restart = 0.0
+        #: The first part while it runs, then ``None``.
+        self._step: Coroutine[Any, Any, None] | None = call._send_gather(
+            self, text, num_digits, timeout, finish_on_key, valid_digits, play_to, sensitive
+        )
+
+    def sent(self, ticket: GatherTicket, what: object, until: float, restart: float) -> None:
+        """``/gather`` is answered: the outcome is awaited until ``until``."""
+        self._gather = ticket
+        self._waiting_for = what
+        # Keys from here on restart the wait, not those of earlier gathers.
+        self._parking.last_key_at = None  # type: ignore[attr-defined]
+        self._until = until
+        self._restart = restart
+
+    def poll(self) -> str | Park:
+        session: CallSession = self._parking  # type: ignore[assignment]
+        while True:
+            found = self.next_event()
+            if isinstance(found, Park):
+                return found
+            if found is None:
+                # Each key restarts the gather's timeout: so does it restart ours.
+                keyed = session.last_key_at
+                until = self._until
+                assert until is not None
+                if keyed is not None and keyed + self._restart > until:
+                    self._until = keyed + self._restart
+                    self.restart()
+                    continue
+                logger.warning(
+                    "call %s: no outcome of gather %d arrived within the timeout and grace period",
+                    session.call_id,
+                    self._gather.seq if self._gather is not None else 0,
+                )
+                self._settle(answered=False)
+                digits = session.gather_progress
+                break
+            if session.stale_outcome(found):
+                session.note("stale", f"{found.name} for an earlier gather, ignored")
+                logger.info(
+                    "call %s: %s for an earlier gather ignored", session.call_id, found.name
+                )
+                self.restart()
+                continue
+            if session.late_outcome(found):
+                logger.info(
+                    "call %s: %s for a gather no longer awaited, kept in the transcript",
+                    session.call_id,
+                    found.name,
+                )
+                self.restart()
+                continue
+            self._settle(answered=True)
+            if isinstance(found, ev.GatherFailed):
+                raise GatherFailed(session.call_id or "", found.reason or "no reason given")
+            assert isinstance(found, (ev.GatherComplete, ev.GatherTimeout))
+            digits = found.digits
+            break
+        session.last_digits = digits
+        return digits
+
+    def _settle(self, *, answered: bool) -> None:
+        ticket, self._gather = self._gather, None
+        ledger = self._parking.gathers  # type: ignore[attr-defined]
+        if ticket is None or ledger is None:
+            return
+        if answered:
+            ledger.answered(ticket)
+        else:
+            ledger.gave_up(ticket)  # its outcome may still come: never a later gather's
+
+    def finish(self) -> None:
+        EventWatch.finish(self)
+        self._settle(answered=False)  # cancelled, or the call ended: the gather owes
+
+    def send(self, resumed: Any = None) -> Any:
+        step = self._step
+        if step is None:
+            return Wait.send(self, resumed)
+        try:
+            return step.send(resumed)
+        except StopIteration:
+            self._step = None
+        return Wait.send(self, None)  # the first part is over: the wait's first run
+
+    __next__ = send
+
+    def throw(self, kind: Any, value: Any = None, traceback: Any = None) -> Any:
+        step = self._step
+        if step is None:
+            return Wait.throw(self, kind, value, traceback)
+        if value is None:
+            value = kind() if isinstance(kind, type) else kind
+        try:
+            return step.throw(value.with_traceback(traceback) if traceback else value)
+        except StopIteration:
+            self._step = None
+        return Wait.send(self, None)
+
+    def close(self) -> None:
+        step, self._step = self._step, None
+        if step is not None:
+            step.close()
+        else:
+            self.finish()
+
+
 class Call:
     """One live call, as a flow sees it.
 
@@ -158,7 +298,7 @@ class Call:
         self._session.note("played", file)
         await self._send(Play(self.id, file, play_to), f"playing {file!r}")
 
-    async def gather(
+    def gather(
         self,
         text: str | None = None,
         *,
@@ -168,7 +308,7 @@ class Call:
         valid_digits: str | None = None,
         play_to: PlayTo = "bridge",
         sensitive: bool = False,
-    ) -> str:
+    ) -> Coroutine[Any, Any, str]:
         """Play ``text`` (if any) and collect up to ``num_digits`` keys.
 
         Returns the digits of ``gather.complete``; on ``gather.timeout`` the digits
@@ -176,6 +316,24 @@ class Call:
         If no outcome arrives, returns what ``gather.progress`` reported once the prompt,
         ``timeout`` and the runtime's grace period have passed.
         """
+        # A coroutine object of its own kind (``Gathering``): a call parked in a gather
+        # keeps one small object where an ``async def`` would keep its frame.
+        return Gathering(
+            self, text, num_digits, timeout, finish_on_key, valid_digits, play_to, sensitive
+        )
+
+    async def _send_gather(
+        self,
+        gathering: Gathering,
+        text: str | None,
+        num_digits: int,
+        timeout: float,
+        finish_on_key: str | None,
+        valid_digits: str | None,
+        play_to: PlayTo,
+        sensitive: bool,
+    ) -> None:
+        """A gather's first part: its checks, its ticket, its ``/gather`` request."""
         if isinstance(num_digits, bool) or not isinstance(num_digits, int) or num_digits < 1:
             raise ValueError(f"num_digits must be a whole number of at least 1, not {num_digits!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -191,8 +349,6 @@ class Call:
         session.sensitive = sensitive
         if text:
             session.note("prompt", text)
-        # Formatted only if someone asks; one shared for a gather with no prompt.
-        what = WaitingForKeys(text) if text else _WAITING_FOR_KEYS
         ticket = ledger.open(
             num_digits=num_digits,
             valid_digits=valid_digits,
@@ -201,7 +357,6 @@ class Call:
             sent_at=self._runtime.wall_time(),
         )
         try:
-            # The command is no local: a parked gather keeps no more than it needs.
             await self._send(
                 Gather(
                     self.id,
@@ -217,55 +372,12 @@ class Call:
         except BaseException:
             ledger.not_sent(ticket)
             raise
-        # This gather's outcome, or None once prompt, timeout and grace have passed (in
-        # this frame, not a helper coroutine's: a parked gather keeps one frame less).
+        # This gather's outcome, or None once prompt, timeout and grace have passed.
+        # Formatted only if someone asks; one shared for a gather with no prompt.
         started = anyio.current_time()
-        grace = self._runtime.gather_grace
-        until = started + (_ESTIMATE.duration(text) if text else 0.0) + timeout + grace
-        outcome: ev.Event | None = None
-        try:
-            while True:
-                found = await session.event_wait(_GATHER_OUTCOMES, until=until, waiting_for=what)
-                if found is None:
-                    # Each key restarts the gather's timeout: so does it restart ours.
-                    keyed = session.last_key_at
-                    if keyed is not None and keyed > started and keyed + timeout + grace > until:
-                        until = keyed + timeout + grace
-                        continue
-                    logger.warning(
-                        "call %s: no outcome of gather %d arrived within the timeout and "
-                        "grace period",
-                        self.id,
-                        ticket.seq,
-                    )
-                    break
-                if session.stale_outcome(found):
-                    session.note("stale", f"{found.name} for an earlier gather, ignored")
-                    logger.info("call %s: %s for an earlier gather ignored", self.id, found.name)
-                    continue
-                if session.late_outcome(found):
-                    logger.info(
-                        "call %s: %s for a gather no longer awaited, kept in the transcript",
-                        self.id,
-                        found.name,
-                    )
-                    continue
-                outcome = found
-                break
-        finally:
-            if outcome is None:
-                ledger.gave_up(ticket)  # its outcome may still come: never a later gather's
-            else:
-                ledger.answered(ticket)
-        if outcome is None:
-            digits = session.gather_progress
-        elif isinstance(outcome, ev.GatherFailed):
-            raise GatherFailed(self.id, outcome.reason or "no reason given")
-        else:
-            assert isinstance(outcome, (ev.GatherComplete, ev.GatherTimeout))
-            digits = outcome.digits
-        session.last_digits = digits
-        return digits
+        restart = timeout + self._runtime.gather_grace
+        until = started + (_ESTIMATE.duration(text) if text else 0.0) + restart
+        gathering.sent(ticket, WaitingForKeys(text) if text else _WAITING_FOR_KEYS, until, restart)
 
     # The IVR building blocks live in _prompts.py, where their retry rules read as one.
     menu = _prompts.menu

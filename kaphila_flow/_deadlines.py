@@ -16,10 +16,11 @@ waits for.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import anyio
 
-from ._session import EventWait
+from ._session import EventWatch
 from ._timers import TimerHeap
 from ._wake import Parking
 
@@ -28,7 +29,7 @@ __all__ = ["Deadlines"]
 
 class Deadlines:
     def __init__(self) -> None:
-        self._timers: TimerHeap[EventWait] = TimerHeap(alive=EventWait.pending)
+        self._timers: TimerHeap[EventWatch[Any]] = TimerHeap(alive=EventWatch.pending)
         self._sleeping_until = math.inf
         self._sleep: anyio.CancelScope | None = None
         self._task: anyio.CancelScope | None = None
@@ -41,7 +42,7 @@ class Deadlines:
     def next_at(self) -> float | None:
         return self._timers.next_at()
 
-    def schedule(self, wait: EventWait, at: float) -> int:
+    def schedule(self, wait: EventWatch[Any], at: float) -> int:
         """Wake ``wait`` (``wait.wake()``) once the loop's clock reaches ``at``, unless
         it is over by then. Returns a ticket for ``withdraw``."""
         ticket = self._timers.push(at, wait)

@@ -12,9 +12,9 @@ from typing import Any
 
 from . import _events as ev
 from ._commands import Command, command_call_id
-from ._logging import flow_name, set_call_id, set_flow
+from ._logging import flow_name, set_call
 from ._metrics import Metrics, WebhookOutcome
-from ._session import Delivery
+from ._session import CallSession, Delivery
 from ._tracing import CallTracer, TracerProvider
 
 __all__ = ["Instruments"]
@@ -46,16 +46,15 @@ class Instruments:
         self.metrics = metrics
         self.tracer = CallTracer(tracing)
 
-    def call_started(self, flow: object) -> None:
+    def call_started(self, session: CallSession, flow: object) -> None:
         """In the call's own task, before anything else."""
-        name = flow_name(flow)
-        set_flow(name)
+        session.flow_name = name = flow_name(flow)
+        set_call(session)  # its log fields are the session's own
         self.metrics.call_started()
         self.tracer.call_started(name)
 
     def call_placed(self, call_id: str) -> None:
         """In the call's task, once ``/makecall`` named the call."""
-        set_call_id(call_id)
         self.tracer.call_placed(call_id)
 
     def webhook(self, event: ev.Event, delivery: Delivery) -> Delivery:

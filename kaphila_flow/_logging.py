@@ -15,7 +15,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 from ._loading import FILE_MODULE_PREFIX
 
@@ -27,27 +27,27 @@ __all__ = [
     "call_fields",
     "configure_logging",
     "flow_name",
-    "set_call_id",
-    "set_flow",
+    "set_call",
 ]
 
 #: ``configure_logging`` formats: human-readable lines, or one JSON object a line.
 LogFormat = Literal["text", "json"]
 
 
-class _CallLog:
-    """The call a task runs, as its log records name it."""
+class CallLog(Protocol):
+    """The call a task runs, as its log records name it (the call's own session)."""
 
-    __slots__ = ("call_id", "flow")
+    @property
+    def call_id(self) -> str | None: ...
 
-    def __init__(self, flow: str) -> None:
-        self.flow = flow
-        self.call_id: str | None = None
+    @property
+    def flow_name(self) -> str: ...
 
 
-#: One variable set once per call task, its id filled in later: each ``set`` copies the
-#: task's context map, which a call keeps all its life.
-_call: ContextVar[_CallLog | None] = ContextVar("kaphila_flow_call", default=None)
+#: One variable set once per call task, to the call's session: its id is read when a
+#: record is logged, so it needs no second ``set`` (each copies the task's context map,
+#: which a call keeps all its life) and no object of its own.
+_call: ContextVar[CallLog | None] = ContextVar("kaphila_flow_call", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(
@@ -77,18 +77,9 @@ def _flow_name(flow: object) -> str:
     return f"{module.removeprefix(FILE_MODULE_PREFIX)}.{name}"
 
 
-def set_flow(name: str) -> None:
-    """The current task now runs a call of flow ``name`` (its id not known yet)."""
-    _call.set(_CallLog(name))
-
-
-def set_call_id(call_id: str) -> None:
-    """The current task's call (``set_flow`` first) now has an id."""
-    log = _call.get()
-    if log is None:
-        log = _CallLog("")
-        _call.set(log)
-    log.call_id = call_id
+def set_call(log: CallLog) -> None:
+    """The current task now runs the call ``log`` (its id may come later)."""
+    _call.set(log)
 
 
 def call_fields(call_id: str | None, flow: str | None = None) -> dict[str, Any]:
@@ -109,7 +100,7 @@ class CallContextFilter(logging.Filter):
         if getattr(record, "call_id", None) is None:
             record.call_id = log.call_id if log is not None else None
         if getattr(record, "flow", None) is None:
-            record.flow = (log.flow or None) if log is not None else None
+            record.flow = (log.flow_name or None) if log is not None else None
         return True
 
 

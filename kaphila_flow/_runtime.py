@@ -20,7 +20,7 @@ import logging
 import secrets
 import warnings
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
@@ -51,7 +51,7 @@ from ._reconcile import (
 )
 from ._recovery import PlacementWindow, recover
 from ._result import CallResult, CallStatus, TranscriptEntry, build_result
-from ._session import CallSession, Delivery
+from ._session import CallHost, CallSession, Delivery
 from ._signing import WebhookSigner
 from ._store import CallIntent, CallStore, IntentStore, SqliteCallStore, StoredCall
 from ._tracing import TracerProvider
@@ -186,6 +186,9 @@ class CallHandle:
             callback(self)
 
 
+#: How a call ended: status, value, error, and whether its placement is unsettled.
+_Ending = tuple[CallStatus, Any, "BaseException | None", bool]
+_FAILED: _Ending = ("failed", None, None, False)
 #: Every call task's name (a name spelt once, not formatted per call).
 _CALL_TASK = "kaphila_flow.Runtime._run_call"
 #: Seconds the receiver waits for a request's whole body (Kaphila's own timeout is 5 s).
@@ -332,8 +335,8 @@ class Runtime:
             on_forget=self.metrics.forgotten,
         )
         self._deadlines = Deadlines()
-        #: One bound method for every call's ``on_drop`` (none made per call).
-        self._on_drop = self.metrics.dropped
+        #: What every call shares (one bound ``on_drop`` for all, none made per call).
+        self._call_host = CallHost(self.wall_time, self._deadlines, self.metrics.dropped)
         self._owns_transport = owns_transport
         #: Live calls on disk, so a restarted process can hang up what it owned.
         self.store: CallStore | None = (
@@ -399,7 +402,7 @@ class Runtime:
         try:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
-            self._deadlines = Deadlines()
+            self._deadlines = self._call_host.deadlines = Deadlines()
             self._task_group.start_soon(self._deadlines.run)
             self._accepting = True
             await self._recover()
@@ -583,10 +586,8 @@ class Runtime:
         )
         ref = secrets.token_hex(8)
         session = CallSession(
-            number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", wall_time=self.wall_time
+            number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", host=self._call_host
         )
-        session.deadlines = self._deadlines
-        session.on_drop = self._on_drop
         session.caller_id = from_number
         request = MakeCall(
             number=target,
@@ -602,7 +603,7 @@ class Runtime:
             session.observer = lambda _session, entry: observer(handle, entry)
         self._table.add(session)
         session.task = self._task_group.start_soon(
-            self._run_call, session, request, flow, on_machine, data, handle, name=_CALL_TASK
+            self._run_call, session, (request, flow, on_machine), data, handle, name=_CALL_TASK
         )
         return handle
 
@@ -667,109 +668,143 @@ class Runtime:
     async def _run_call(
         self,
         session: CallSession,
-        request: MakeCall,
-        flow: Flow,
-        on_machine: Flow | str | None,
+        placing: tuple[MakeCall, Flow, Flow | str | None] | None,
         data: Mapping[str, Any] | None,
         handle: CallHandle,
     ) -> None:
-        self._instruments.call_started(flow)
-        status: CallStatus = "failed"
-        value: Any = None
-        error: BaseException | None = None
-        placed = False
-        unsettled = False
-        call_id: str | None = None
+        """One call from placement to result. This frame stays alive while the flow
+        runs, so what comes before the flow (``_connect``) and after it (``_conclude``)
+        is in helpers: a parked call keeps a frame with few locals."""
+        ending: _Ending = _FAILED
         try:
-            try:
-                call_id = await self._place(session, request)
-            except KaphilaError as exc:
-                error = exc
-                # Silence (a timeout, a broken connection, a proxy's bare 5xx) leaves
-                # the call's fate open; Kaphila's own error answer says it failed.
-                if answer_was_lost(exc):
-                    status = "unknown"
-                    session.note("ended", "placement unknown: the /makecall answer was lost")
+            assert placing is not None
+            chosen = await self._connect(session, placing, handle)
+            placing = None  # a parked call keeps no more than it needs
+            if isinstance(chosen, tuple):
+                ending = chosen
                 return
-            finally:
-                self._table.placed(session, call_id)
-            placed = True
-            ring_timeout = request.ring_timeout
-            del request  # a parked call keeps no more than it needs
-            self._instruments.call_placed(call_id)
-            if self.store is not None:
-                self.store.add(
-                    StoredCall(call_id, session.number, session.started_at, ref=session.ref)
-                )
-            handle._mark_placed()
-            answer = await session.next_event(
-                (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
-                until=anyio.current_time() + ring_timeout + self.ring_grace,
-                end_raises=False,
-                waiting_for="the callee to answer",
-            )
-            answered, amd = session.answer_news(answer)
-            if not answered:
-                if session.shut_down:
-                    error = session.ended_error()
-                    return
-                if not session.heard_from and answer is None:
-                    # Placed, and silence: not "no answer" but webhooks that never came.
-                    status = "no-webhooks"
-                    logger.warning(
-                        "call %s to %s: Kaphila placed it, but none of its webhooks reached "
-                        "this runtime; is %s the URL that reaches the receiver?",
-                        session.call_id,
-                        session.number,
-                        self.webhook_url or "(no webhook URL set)",
-                        extra=call_fields(session.call_id),
-                    )
-                    session.note("ended", "no webhook arrived")
-                    return
-                status = "no-answer"
-                session.note("ended", "no answer")
-                return
-            session.answered_at = self.wall_time()
-            session.amd = amd = amd or session.amd
-            session.note("answered", f"AMD {amd.status}" if amd else "")
-            del answer
-            chosen = self._choose_flow(session, flow, on_machine)
             # The call's end cancels the call's own task while the flow runs (what
             # follows the flow is shielded): no second cancel scope per call.
             session.flow_scope = session.task
             try:
-                value = await drive(self._flow_coroutine(session, chosen, data), session)
-                status = self._status_after_flow(session)
-                error = session.ended_error() if session.shut_down else None
+                value = await self._drive_flow(session, chosen, data)
+                ending = self._flow_returned(session, value)
             except Exception as exc:
-                status, value, error = self._flow_raised(session, exc)
+                ending = (*self._flow_raised(session, exc), False)
             finally:
                 session.flow_scope = None
         except BaseException as exc:  # cancelled by shutdown: record, then re-raise
-            if placed and session.ended and _only_cancelled(exc):
-                # The end reached the flow as a bare cancellation (from an inner scope
-                # or a task group of the flow's, where the trampoline could not swap
-                # it): the result
-                # says the call ended; the cancellation still goes on.
-                status, value, error = self._flow_raised(session, session.ended_error())
-            else:
-                error = exc
-                status = "failed"
-            # Cut while /makecall was in flight: the call may exist, so its intent
-            # stays in the store for the next start to look for.
-            unsettled = not placed
+            ending = self._cut(session, exc)
             raise
         finally:
-            with anyio.CancelScope(shield=True):
-                if placed and await self._hang_up_if_live(session) and status == "completed":
-                    # The caller hung up as the flow finished: the same verdict whether
-                    # call.ended came before the flow's last answer or after it.
-                    status = "hung-up"
-                if placed and session.ended and not session.ended_by_flow:
-                    # Ended on the other side and learnt from a 404 or a call.timeout:
-                    # the result carries what call.ended reports, whichever came first.
-                    await session.end_news(anyio.current_time() + END_NEWS_GRACE)
-                self._finish(session, handle, status, value, error, keep_intent=unsettled)
+            await self._conclude(session, handle, ending)
+
+    async def _connect(
+        self,
+        session: CallSession,
+        placing: tuple[MakeCall, Flow, Flow | str | None],
+        handle: CallHandle,
+    ) -> Flow | _Ending:
+        """Placement and answer: the flow to run, or how the call ended without one.
+        (A small frame: it waits while the call rings, and its work is in helpers.)"""
+        ended = await self._dial(session, placing[0], placing[1], handle)
+        if ended is not None:
+            return ended
+        # Awaited here, not in ``_run_call``: this frame ends once the call is answered.
+        answer = await session.event_wait(
+            (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
+            until=anyio.current_time() + placing[0].ring_timeout + self.ring_grace,
+            end_raises=False,
+            waiting_for="the callee to answer",
+        )
+        return self._answered(session, answer, placing[1], placing[2])
+
+    async def _dial(
+        self, session: CallSession, request: MakeCall, flow: Flow, handle: CallHandle
+    ) -> _Ending | None:
+        """Place the call; how it ended if it could not be placed, else ``None``."""
+        self._instruments.call_started(session, flow)
+        call_id: str | None = None
+        try:
+            call_id = await self._place(session, request)
+        except KaphilaError as exc:
+            # Silence (a timeout, a broken connection, a proxy's bare 5xx) leaves
+            # the call's fate open; Kaphila's own error answer says it failed.
+            if answer_was_lost(exc):
+                session.note("ended", "placement unknown: the /makecall answer was lost")
+                return "unknown", None, exc, False
+            return "failed", None, exc, False
+        finally:
+            self._table.placed(session, call_id)
+        self._instruments.call_placed(call_id)
+        if self.store is not None:
+            self.store.add(StoredCall(call_id, session.number, session.started_at, ref=session.ref))
+        handle._mark_placed()
+        return None
+
+    def _answered(
+        self,
+        session: CallSession,
+        answer: ev.Event | None,
+        flow: Flow,
+        on_machine: Flow | str | None,
+    ) -> Flow | _Ending:
+        """The ringing is over (``answer``, or ``None`` at the ring timeout): the flow
+        to run, or how the call ended unanswered."""
+        answered, amd = session.answer_news(answer)
+        if not answered:
+            if session.shut_down:
+                return "failed", None, session.ended_error(), False
+            if not session.heard_from and answer is None:
+                # Placed, and silence: not "no answer" but webhooks that never came.
+                logger.warning(
+                    "call %s to %s: Kaphila placed it, but none of its webhooks reached "
+                    "this runtime; is %s the URL that reaches the receiver?",
+                    session.call_id,
+                    session.number,
+                    self.webhook_url or "(no webhook URL set)",
+                    extra=call_fields(session.call_id),
+                )
+                session.note("ended", "no webhook arrived")
+                return "no-webhooks", None, None, False
+            session.note("ended", "no answer")
+            return "no-answer", None, None, False
+        session.answered_at = self.wall_time()
+        session.amd = amd = amd or session.amd
+        session.note("answered", f"AMD {amd.status}" if amd else "")
+        return self._choose_flow(session, flow, on_machine)
+
+    def _flow_returned(self, session: CallSession, value: Any) -> _Ending:
+        status = self._status_after_flow(session)
+        return status, value, session.ended_error() if session.shut_down else None, False
+
+    def _cut(self, session: CallSession, exc: BaseException) -> _Ending:
+        """How a call cut by ``exc`` (a cancellation, mostly) ended."""
+        placed = session.call_id is not None
+        if placed and session.ended and _only_cancelled(exc):
+            # The end reached the flow as a bare cancellation (from an inner scope or a
+            # task group of the flow's, where the trampoline could not swap it): the
+            # result says the call ended; the cancellation still goes on.
+            return (*self._flow_raised(session, session.ended_error()), False)
+        # Cut while /makecall was in flight: the call may exist, so its intent stays in
+        # the store for the next start to look for.
+        return "failed", None, exc, not placed
+
+    async def _conclude(self, session: CallSession, handle: CallHandle, ending: _Ending) -> None:
+        """After the flow (shielded): hang up what it left live, wait for the provider's
+        word of the end, and finish the call's result."""
+        status, value, error, unsettled = ending
+        placed = session.call_id is not None
+        with anyio.CancelScope(shield=True):
+            if placed and await self._hang_up_if_live(session) and status == "completed":
+                # The caller hung up as the flow finished: the same verdict whether
+                # call.ended came before the flow's last answer or after it.
+                status = "hung-up"
+            if placed and session.ended and not session.ended_by_flow:
+                # Ended on the other side and learnt from a 404 or a call.timeout: the
+                # result carries what call.ended reports, whichever came first.
+                await session.end_news(anyio.current_time() + END_NEWS_GRACE)
+            self._finish(session, handle, status, value, error, keep_intent=unsettled)
 
     def _stray_call(self, call_id: str) -> None:
         """A call whose ``/makecall`` failed came to light at its token: hang it up."""
@@ -857,18 +892,18 @@ class Runtime:
             return leave_voicemail
         return on_machine
 
-    def _flow_coroutine(
+    def _drive_flow(
         self, session: CallSession, flow: Flow, data: Mapping[str, Any] | None
-    ) -> Coroutine[Any, Any, Any]:
-        """The flow's coroutine on this call (run in ``_run_call``'s own frame: a parked
-        call keeps one coroutine frame less than with a helper coroutine)."""
+    ) -> drive[Any]:
+        """The flow's coroutine on this call, driven (awaited in ``_run_call``'s own
+        frame: a parked call keeps one coroutine frame less than with a helper)."""
         coro = flow(Call(self, session, data))
         if not inspect.iscoroutine(coro):
             raise TypeError(
                 f"flow {_name(flow)} returned {type(coro).__name__}, not a coroutine: "
                 "a flow is an `async def` function taking a Call"
             )
-        return coro
+        return drive(coro, session)
 
     def _flow_raised(
         self, session: CallSession, exc: Exception

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._deadlines import Deadlines
     from ._metrics import DropBound
 
-__all__ = ["CallSession", "Delivery", "EventWait"]
+__all__ = ["CallHost", "CallSession", "Delivery", "EventWait", "EventWatch"]
 
 #: Events kept for a flow that has not asked for them yet, per call.
 INBOX_LIMIT = 256
@@ -34,6 +34,8 @@ RECORDING_LIMIT = 64
 #: Delivered events remembered per call to drop duplicates.
 SEEN_LIMIT = 512
 _DIGEST_SIZE = 16
+
+T = TypeVar("T")
 
 _OUTCOMES: tuple[type[ev.Event], ...] = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
 _GATHER_EVENTS = (*_OUTCOMES, ev.GatherStarted, ev.GatherProgress, ev.DtmfReceived)
@@ -73,6 +75,25 @@ class Delivery(enum.Enum):
     REJECTED = "rejected"
 
 
+class CallHost:
+    """What every call of one runtime shares: its wall clock, its deadline timer, and
+    what is told of each thing a bound dropped (one reference per call, not three)."""
+
+    __slots__ = ("deadlines", "on_drop", "wall_time")
+
+    def __init__(
+        self,
+        wall_time: Callable[[], float],
+        deadlines: Deadlines | None = None,
+        on_drop: Callable[[DropBound], None] | None = None,
+    ) -> None:
+        self.wall_time = wall_time
+        #: The runtime's timer, which wakes a flow when its wait's deadline comes.
+        self.deadlines = deadlines
+        #: Told of each thing a bound dropped (the runtime's metrics).
+        self.on_drop = on_drop
+
+
 class CallSession(Parking):
     """One call from placement to result."""
 
@@ -83,23 +104,23 @@ class CallSession(Parking):
         "answered_at",
         "call_id",
         "caller_id",
-        "deadlines",
         "dropped",
         "end_event",
         "end_reason",
         "ended",
         "ended_by_flow",
+        "flow_name",
         "flow_scope",
         "forwarded_to",
         "gather_progress",
         "gathers",
         "heard_from",
+        "host",
         "inbox",
         "last_digits",
         "last_key_at",
         "number",
         "observer",
-        "on_drop",
         "on_wait",
         "recordings",
         "sensitive",
@@ -110,13 +131,12 @@ class CallSession(Parking):
         "token",
         "transcript",
         "waiting_for",
-        "wall_time",
     )
 
-    def __init__(self, *, number: str, token: str, wall_time: Callable[[], float]) -> None:
+    def __init__(self, *, number: str, token: str, host: CallHost) -> None:
         self.number = number
         self.token = token
-        self.wall_time = wall_time
+        self.host = host
         self.call_id: str | None = None
         self.caller_id: str | None = None  # the whitelisted number shown to the callee
         #: Events not taken yet: ``NO_EVENTS`` (shared) while there are none, a list of
@@ -139,10 +159,12 @@ class CallSession(Parking):
         #: the call's end cancels it, no cancel scope of its own per flow.
         self.task: anyio.TaskHandle[None] | None = None
         self.flow_scope: anyio.TaskHandle[None] | None = None
+        #: The flow's name in the call's log records (the session is its log context).
+        self.flow_name = ""
         #: What the flow awaits, for people (str() it): a phone in a test, an error.
         self.waiting_for: object | None = None
         self.amd: ev.Amd | None = None
-        self.started_at = wall_time()
+        self.started_at = host.wall_time()
         self.answered_at: float | None = None
         self.forwarded_to: str | None = None
         self.gather_progress = ""
@@ -157,13 +179,9 @@ class CallSession(Parking):
         self.shut_down = False  # ended by the runtime's shutdown: still to be hung up
         self.recordings: list[ev.Event] | None = None  # made on the first recording event
         self.transcript: list[TranscriptEntry] = []
-        #: The runtime's timer, which wakes the flow when a wait's deadline comes.
-        self.deadlines: Deadlines | None = None
         #: Called each time the flow starts waiting for an event (a test's phone).
         self.on_wait: Callable[[], None] | None = None
         self.observer: Callable[[CallSession, TranscriptEntry], None] | None = None
-        #: Told of each thing a bound dropped (the runtime's metrics).
-        self.on_drop: Callable[[DropBound], None] | None = None
 
     def __repr__(self) -> str:
         return f"<CallSession {self.call_id or 'placing'} to {self.number}>"
@@ -328,7 +346,7 @@ class CallSession(Parking):
         ledger = self.gathers
         if ledger is not None and isinstance(event, _GATHER_EVENTS):
             stamp = provider_time(event.timestamp)
-            ledger.observe(stamp, self.wall_time())
+            ledger.observe(stamp, self.host.wall_time())
             if isinstance(event, ev.GatherStarted):
                 ledger.started(stamp)
             elif isinstance(event, ev.GatherProgress) and not ledger.progress_is_current(stamp):
@@ -360,8 +378,9 @@ class CallSession(Parking):
 
     def _dropped(self, bound: DropBound) -> None:
         self.dropped += 1
-        if self.on_drop is not None:
-            self.on_drop(bound)
+        on_drop = self.host.on_drop
+        if on_drop is not None:
+            on_drop(bound)
 
     def mark_ended(self, event: ev.Event | None, *, reason: str | None) -> None:
         """The call is over: wake the flow's awaits with ``CallEnded``."""
@@ -415,9 +434,10 @@ class CallSession(Parking):
 
         Await it at once. An ``EventWait`` is no coroutine: a call parked in it keeps
         no coroutine frame for it. Await it from a coroutine that ends soon after
-        (``Call.gather``, ``Call.wait_for``): the value it returns gives the awaiting
-        frame a frame object (CPython), which a long-lived coroutine would keep; such
-        a coroutine awaits ``next_event``.
+        (``Call.wait_for``, ``Runtime._connect`` while the call rings): the value it
+        returns gives the awaiting frame a frame object (CPython), which a long-lived
+        coroutine would keep; such a coroutine awaits ``next_event``. (``Call.gather``
+        is an ``EventWatch`` itself, awaited by the flow.)
         """
         return EventWait(self, kinds, until, end_raises, waiting_for)
 
@@ -458,7 +478,7 @@ class CallSession(Parking):
     # -- transcript ------------------------------------------------------------------
 
     def note(self, kind: str, text: str) -> None:
-        at = round(self.wall_time() - self.started_at, 3)
+        at = round(self.host.wall_time() - self.started_at, 3)
         entry = TranscriptEntry(at, kind, text)
         if len(self.transcript) < TRANSCRIPT_LIMIT:
             self.transcript.append(entry)
@@ -470,30 +490,30 @@ class CallSession(Parking):
             self.observer(self, entry)
 
 
-class EventWait(Wait["ev.Event | None"]):
-    """``CallSession.next_event``: an event of ``kinds``, ``None`` at ``until``, or the
-    call's end (``CallEnded`` with ``end_raises``, else ``None``)."""
+class EventWatch(Wait[T]):
+    """What every wait for a call's events shares: the events of ``kinds`` taken from
+    the inbox, a deadline ``until`` (the runtime's timer wakes the wait then), the
+    call's end (``CallEnded`` with ``end_raises``). ``poll`` is the subclass's, and so
+    are ``_kinds`` and ``_end_raises`` (a gather's are its class's: no slots for them)."""
 
-    __slots__ = ("_end_raises", "_kinds", "_ticket", "_until", "_waiting_for")
+    __slots__ = ("_ticket", "_until", "_waiting_for")
+
+    _kinds: tuple[type[ev.Event], ...]
+    _end_raises: bool
 
     def __init__(
-        self,
-        session: CallSession,
-        kinds: tuple[type[ev.Event], ...],
-        until: float | None,
-        end_raises: bool,
-        waiting_for: object | None,
+        self, session: CallSession, until: float | None, waiting_for: object | None
     ) -> None:
         Wait.__init__(self, session)
-        self._kinds = kinds
         self._until = until
-        self._end_raises = end_raises
         self._waiting_for = waiting_for
         #: The timer's ticket for ``until`` once asked (0: none); -1 before the first
         #: poll, -2 once over.
         self._ticket = -1
 
-    def poll(self) -> ev.Event | Park | None:
+    def next_event(self) -> ev.Event | Park | None:
+        """The first queued event of ``kinds``; ``None`` at ``until`` (or the end,
+        without ``end_raises``); else ``PARK``."""
         session: CallSession = self._parking  # type: ignore[assignment]
         kinds = self._kinds
         if self._ticket == -1:  # the first run: the flow starts waiting
@@ -512,14 +532,20 @@ class EventWait(Wait["ev.Event | None"]):
         if until is not None:
             if anyio.current_time() >= until:
                 return None
-            if not self._ticket and session.deadlines is not None:
-                self._ticket = session.deadlines.schedule(self, until)
+            if not self._ticket and session.host.deadlines is not None:
+                self._ticket = session.host.deadlines.schedule(self, until)
         session._kinds = kinds
         return PARK
 
-    def pending(self) -> bool:
-        """Whether the wait is still on (its deadline, if any, still wanted)."""
-        return self._ticket >= 0
+    def restart(self) -> None:
+        """Wait anew, as a new wait would (the flow starts waiting again)."""
+        EventWatch.finish(self)
+        self._ticket = -1
+
+    def pending(self, ticket: int) -> bool:
+        """Whether the wait still wants the deadline of ``ticket`` (a wait that waits
+        anew, as a gather after a key, has a ticket of its own)."""
+        return self._ticket == ticket
 
     def wake(self) -> None:
         """Its deadline has come (its ticket is spent): the wait runs again and sees
@@ -535,5 +561,26 @@ class EventWait(Wait["ev.Event | None"]):
         session: CallSession = self._parking  # type: ignore[assignment]
         session._wake = None
         session.waiting_for = None
-        if ticket > 0 and session.deadlines is not None:
-            session.deadlines.withdraw(ticket)  # no wake-up for a wait that is over
+        if ticket > 0 and session.host.deadlines is not None:
+            session.host.deadlines.withdraw(ticket)  # no wake-up for a wait that is over
+
+
+class EventWait(EventWatch["ev.Event | None"]):
+    """``CallSession.next_event``: an event of ``kinds``, ``None`` at ``until``, or the
+    call's end (``CallEnded`` with ``end_raises``, else ``None``)."""
+
+    __slots__ = ("_end_raises", "_kinds")
+
+    def __init__(
+        self,
+        session: CallSession,
+        kinds: tuple[type[ev.Event], ...],
+        until: float | None,
+        end_raises: bool,
+        waiting_for: object | None,
+    ) -> None:
+        EventWatch.__init__(self, session, until, waiting_for)
+        self._kinds = kinds
+        self._end_raises = end_raises
+
+    poll = EventWatch.next_event

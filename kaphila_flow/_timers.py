@@ -3,11 +3,12 @@ dropped lazily, when it reaches the top. The runtime's deadlines and the provide
 host's alarms both keep their timers here.
 
 By default the heap remembers which tickets are still wanted (a set). Given ``alive``,
-it asks each item instead, and keeps nothing per timer but its heap entry: the
-runtime's deadlines are the waits of parked calls, which know when they are over.
-Once withdrawn entries are a quarter of the heap, it is rebuilt without them (each
-rebuild follows as many withdrawals as a quarter of what it keeps, so its cost spreads
-over them), and timers withdrawn long before they are due (most are) do not pile up.
+it asks each item instead (whether it still wants that ticket), and keeps nothing per
+timer but its heap entry: the runtime's deadlines are the waits of parked calls, which
+know when they are over. Once withdrawn entries are a quarter of the heap, it is
+rebuilt without them (each rebuild follows as many withdrawals as a quarter of what it
+keeps, so its cost spreads over them), and timers withdrawn long before they are due
+(most are) do not pile up.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _COMPACT_AFTER = 64
 class TimerHeap(Generic[T]):
     __slots__ = ("_alive", "_heap", "_seq", "_wanted", "_withdrawn")
 
-    def __init__(self, alive: Callable[[T], bool] | None = None) -> None:
+    def __init__(self, alive: Callable[[T, int], bool] | None = None) -> None:
         self._heap: list[tuple[float, int, T]] = []
         #: Whether an item still wants its time (``None``: the tickets in ``_wanted``).
         self._alive = alive
@@ -42,7 +43,7 @@ class TimerHeap(Generic[T]):
             return len(self._wanted)
         alive = self._alive
         assert alive is not None
-        return sum(1 for _, _, item in self._heap if alive(item))
+        return sum(1 for _, ticket, item in self._heap if alive(item, ticket))
 
     def push(self, at: float, item: T) -> int:
         """Keep ``item`` until ``at``; returns its ticket for ``withdraw``."""
@@ -73,7 +74,7 @@ class TimerHeap(Generic[T]):
         if self._wanted is not None:
             return entry[1] in self._wanted
         assert self._alive is not None
-        return self._alive(entry[2])
+        return self._alive(entry[2], entry[1])
 
     def next_at(self) -> float | None:
         """The earliest time still wanted, if any."""

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 
 import anyio
 import pytest
 
-from kaphila_flow import Call, CallHandle, CallResult, Command, MakeCall, Runtime, events
+from kaphila_flow import (
+    Call,
+    CallHandle,
+    CallResult,
+    Command,
+    Gather,
+    MakeCall,
+    Runtime,
+    events,
+)
 from kaphila_flow.testing import MockTransport, default_reply, virtual_time
 
 pytestmark = pytest.mark.anyio
@@ -152,23 +162,72 @@ async def test_a_parked_wait_cancelled_by_the_flow_leaves_the_call_ready_to_wait
 
 
 async def test_events_queued_while_the_flow_waits_for_others_are_kept_in_order() -> None:
-    async def flow(call: Call) -> list[str]:
-        await call.wait_for(events.TtsPlayed)
-        return [(await call.wait_for(events.DtmfReceived)).digit for _ in range(3)]
+    async def flow(call: Call) -> str:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(call.gather, "Your code?", num_digits=2, timeout=30))
+        return call.digits
 
-    async with Runtime(MockTransport()) as runtime:
-        handle = await runtime.start("16089270862", flow)
-        call_id = await handle.placed()
-        assert call_id is not None
-        runtime.dispatch(events.CallAnswered(call_id=call_id))
-        await _until_parked(handle)
-        assert handle.queued == 0
-        runtime.dispatch(_key(call_id, 1))
-        runtime.dispatch(_key(call_id, 2))
-        assert handle.queued == 2 and handle.parked  # kept; the flow waits on
-        runtime.dispatch(events.TtsPlayed(call_id=call_id, playback_id="p"))
-        await _until_parked(handle)  # the two keys taken, waiting for a third
-        assert handle.queued == 0
-        runtime.dispatch(_key(call_id, 3))
+    with virtual_time():
+        async with Runtime(MockTransport()) as runtime:
+            handle = await _gathering_with(runtime, flow)
+            runtime.dispatch(events.GatherComplete(call_id=handle.call_id or "", digits="42"))
+            result = await handle.result()
+    assert result.status == "completed", result.error
+    assert result.value == "42"
+
+
+async def test_a_gather_never_awaited_sends_nothing_and_owes_nothing() -> None:
+    transport = MockTransport()
+
+    async def flow(call: Call) -> str:
+        forgotten = call.gather("Never asked")
+        forgotten.close()
+        return await call.gather("Your code?", num_digits=4, timeout=60)
+
+    async with Runtime(transport) as runtime:
+        handle = await _gathering_with(runtime, flow)
+        runtime.dispatch(events.GatherComplete(call_id=handle.call_id or "", digits="1234"))
         result = await handle.result()
-    assert result.value == ["1", "2", "3"]
+    assert result.value == "1234"  # the next gather's outcome is its own
+    prompts = [command.text for command in transport.sent if isinstance(command, Gather)]
+    assert prompts == ["Your code?"]
+
+
+async def test_a_gather_cut_while_its_request_is_out_leaves_the_call_ready() -> None:
+    """Cut while its ``/gather`` request is out: the cancellation reaches the request,
+    nothing of that gather is expected, and the next gather takes the outcome."""
+
+    async def slow_gather(command: Command[Any]) -> Any:
+        if isinstance(command, Gather) and command.text == "Slow":
+            await anyio.sleep(60)
+        return default_reply(command)
+
+    async def flow(call: Call) -> str:
+        with anyio.move_on_after(1):
+            await call.gather("Slow")
+        return await call.gather("Your code?", num_digits=4, timeout=60)
+
+    with virtual_time():
+        async with Runtime(MockTransport(slow_gather)) as runtime:
+            handle = await runtime.start("16089270862", flow)
+            call_id = await handle.placed()
+            assert call_id is not None
+            runtime.dispatch(events.CallAnswered(call_id=call_id))
+            for _ in range(40):  # virtual time: the flow's own scope cuts "Slow" at 1 s
+                if handle.awaiting_keys:
+                    break
+                await anyio.sleep(0.25)
+            assert handle.waiting_for == "the caller's keys for gather 'Your code?'"
+            runtime.dispatch(events.GatherComplete(call_id=handle.call_id or "", digits="1234"))
+            result = await handle.result()
+    assert result.value == "1234"
+    assert "late" not in [entry.kind for entry in result.transcript]
+
+
+async def _gathering_with(runtime: Runtime, flow: Any) -> CallHandle:
+    handle = await runtime.start("16089270862", flow)
+    call_id = await handle.placed()
+    assert call_id is not None
+    runtime.dispatch(events.CallAnswered(call_id=call_id))
+    await _until_awaiting_keys(handle)
+    return handle
