@@ -150,10 +150,11 @@ class InProcessKaphila:
             transport=to_receiver,
             **self._simulator_options,
         )
+        to_simulator = _TimedAsgi(create_app(self.simulator, app_class=app_class))
         self.client = KaphilaClient(
             self._api_key,
             base_url=API_URL,
-            transport=(to_simulator := _TimedAsgi(create_app(self.simulator, app_class=app_class))),
+            transport=to_simulator,
             allow_insecure=True,
             **self._client_options,
         )
