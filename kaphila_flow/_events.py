@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from ._exceptions import InvalidEvent
 from ._wire import FieldError, opt_bool, opt_code, opt_float, opt_obj, opt_str, req_str
@@ -107,6 +107,31 @@ class Recording:
 _Spec = tuple[tuple[str, str, str], ...]
 
 
+class _NoExtra(Mapping[str, Any]):
+    """The ``extra`` of every event with no field beyond its type's: one shared, empty,
+    read-only mapping instead of an empty dict per event."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> NoReturn:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+NO_EXTRA: Mapping[str, Any] = _NoExtra()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """A webhook event. ``extra`` keeps fields this version does not know."""
@@ -114,7 +139,7 @@ class Event:
     call_id: str
     timestamp: str | None = None
     status: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    extra: Mapping[str, Any] = field(default=NO_EXTRA, compare=False, repr=False)
 
     NAME: ClassVar[str] = ""
     _FIELDS: ClassVar[_Spec] = ()
@@ -400,7 +425,7 @@ def parse_event(payload: object) -> Event:
         known = _KNOWN_KEYS[cls]
         # A webhook usually has no field beyond its type's: then no loop over it.
         extra: Mapping[str, Any] = (
-            {}
+            NO_EXTRA
             if known.issuperset(payload)
             else {k: v for k, v in payload.items() if k not in known}
         )
