@@ -95,6 +95,19 @@ def test_unknown_event_and_fields_are_kept() -> None:
     assert known.to_payload()["newField"] == [1]
 
 
+def test_an_event_with_no_extra_fields_has_an_empty_read_only_extra() -> None:
+    parsed = parse_event({"callId": "1", "event": "gather.complete", "digits": "12"})
+    built = events.CallAnswered(call_id="1")
+    for event in (parsed, built):
+        assert event.extra == {} and len(event.extra) == 0 and list(event.extra) == []
+        assert "digits" not in event.extra and event.extra.get("x", 7) == 7
+        with pytest.raises(KeyError):
+            event.extra["anything"]
+        with pytest.raises(TypeError):
+            event.extra["x"] = 1  # type: ignore[index]
+    assert parsed.to_payload() == {"event": "gather.complete", "callId": "1", "digits": "12"}
+
+
 @pytest.mark.parametrize(
     ("payload", "needle"),
     [
