@@ -242,7 +242,7 @@ class _Connection:
             stream = self._stream
             if type(stream) is LeanStream:
                 # A timer closing the connection: cheaper than a cancel scope per request.
-                timer = stream.close_at(anyio.current_time() + KEEP_ALIVE)
+                timer = stream.close_after(KEEP_ALIVE)
                 state.waiting.add(stream)
                 try:
                     end = await self._fill()

@@ -155,11 +155,16 @@ class LeanStream(anyio.abc.ByteStream):
             if writable is not None and not writable.done():
                 writable.set_result(None)
 
-    def close_at(self, deadline: float) -> asyncio.TimerHandle:
-        """Close at ``deadline`` (``anyio.current_time()``'s clock) unless the returned
-        handle is cancelled first: a timeout for a request or two, cheaper than a
-        cancel scope per request."""
-        return asyncio.get_running_loop().call_at(deadline, self.close_now)
+    @property
+    def closed(self) -> bool:
+        """Closed on this side (``aclose``, ``close_now``, a ``close_after`` timer)."""
+        return self._closed
+
+    def close_after(self, delay: float) -> asyncio.TimerHandle:
+        """Close ``delay`` seconds from now unless the returned handle is cancelled
+        first (its ``when()`` on ``anyio.current_time()``'s clock): a timeout for a
+        request or two, cheaper than a cancel scope per request."""
+        return asyncio.get_running_loop().call_later(delay, self.close_now)
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:

@@ -81,26 +81,28 @@ class PlainConnection:
         request = head.encode("latin-1") + b"\r\n" + body
         stream = self._stream
         if type(stream) is LeanStream:
-            return await self._post_lean(stream, request)
+            if not stream.closed:
+                return await self._post_lean(stream, request)
+            self._stream = self._reader = None  # its timer went off as the answer came
         return await self._post(request, anyio.current_time() + self._timeout)
 
     async def _post_lean(self, stream: LeanStream, request: bytes) -> int:
         """On a kept-alive asyncio connection: the timeout is a timer closing it, not a
         cancel scope (one per webhook adds up); anything else as ``_post``."""
-        deadline = anyio.current_time() + self._timeout
-        timer = stream.close_at(deadline)
+        timer = stream.close_after(self._timeout)
         try:
             return await self._exchange(request)
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            if anyio.current_time() < deadline:
-                # A kept-alive connection the peer closed meanwhile: once more, anew.
-                await self.aclose()
-                return await self._post(request, deadline)
+            timed_out = stream.closed  # by the timer
             await self.aclose()
-            raise DeliveryFailed("timed out") from None
+            if timed_out:
+                raise DeliveryFailed("timed out") from None
+            # A kept-alive connection the peer closed meanwhile: once more, anew.
+            return await self._post(request, timer.when())
         except (ValueError, anyio.IncompleteRead, anyio.DelimiterNotFound) as exc:
+            timed_out = stream.closed
             await self.aclose()
-            if anyio.current_time() >= deadline:  # closed by the timer
+            if timed_out:
                 raise DeliveryFailed("timed out") from None
             raise DeliveryFailed(f"a garbled response ({type(exc).__name__})") from None
         finally:
