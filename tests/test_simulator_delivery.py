@@ -100,3 +100,59 @@ async def test_every_call_gets_its_webhooks_once_in_order(framing: str) -> None:
     for call_id in calls:
         assert seen.by_call[call_id] == emitted[call_id]
         assert seen.by_call[call_id][-1] == "call.ended"
+
+
+async def _stalling_receiver(seen: Seen, task_status: anyio.abc.TaskStatus[int]) -> None:
+    """Answers the first webhook on each connection, then reads on and never answers."""
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        reader = BufferedByteReceiveStream(stream)
+        async with stream:
+            answered = False
+            while True:
+                try:
+                    head = await reader.receive_until(b"\r\n\r\n", 65536)
+                except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+                    return
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                event = json.loads(await reader.receive_exactly(length))
+                seen.add(event["callId"], event["event"])
+                if not answered:
+                    answered = True
+                    await stream.send(ANSWERS["length"])
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))
+    await listener.serve(serve)
+
+
+async def test_a_kept_alive_connection_that_stops_answering_times_out_and_is_replaced() -> None:
+    simulator = Simulator(
+        speed=INSTANT,
+        default_callee=Callee(answer_after=0.0),
+        delivery_concurrency=1,
+        delivery_timeout=0.2,
+    )
+    account = simulator.authenticate(DEFAULT_KEY)
+    seen = Seen()
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(_stalling_receiver, seen)
+        await tg.start(simulator.run)
+        url = f"http://127.0.0.1:{port}/hook"
+        call_id = simulator.make_call(account, MakeCall("16085550001", webhook_url=url)).call_id
+        with anyio.fail_after(20):
+            await seen.until("call.answered", [call_id])
+            simulator.handle(account, Hangup(call_id))
+            await seen.until("call.ended", [call_id])
+        tg.cancel_scope.cancel()
+    assert not simulator.undelivered
+    emitted = [event.name for event in simulator.events if event.call_id == call_id]
+    # Each timed-out webhook was sent again, on a new connection, before the next one.
+    got = seen.by_call[call_id]
+    arrived = [name for n, name in enumerate(got) if got[n - 1 : n] != [name]]
+    assert arrived == emitted
+    assert len(got) > len(emitted)

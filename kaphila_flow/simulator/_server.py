@@ -30,7 +30,7 @@ import anyio.abc
 from .._serve import stop_when_cancelled
 from ._core import Simulator
 from ._endpoints import ENDPOINTS, LOST, MAX_BODY_BYTES, TOO_LARGE, Answer, call_endpoint, envelope
-from ._sockets import serve_tcp
+from ._sockets import LeanStream, serve_tcp
 
 __all__ = ["KEEP_ALIVE", "MAX_HEAD", "serve_http"]
 
@@ -102,11 +102,12 @@ def _rendered(answer: Answer, close: bool) -> bytes:
 
 
 class _Connections:
-    """The server's open connections: those waiting for a request (each in its scope),
+    """The server's open connections: those waiting for a request (each in its scope,
+    or a lean stream its timer closes),
     the app's answers under way, and whether the server is stopping."""
 
     def __init__(self) -> None:
-        self.waiting: set[anyio.CancelScope] = set()
+        self.waiting: set[anyio.CancelScope | LeanStream] = set()
         self.answering: set[anyio.Event] = set()
         self.open = 0
         self.stopping = False
@@ -122,8 +123,11 @@ class _Connections:
         finish, then are told their client left (an app winds its work down), then
         ``GRACE`` more; what is left then is cancelled."""
         self.stopping = True
-        for scope in self.waiting:
-            scope.cancel()
+        for waiting in self.waiting:
+            if isinstance(waiting, LeanStream):
+                waiting.close_now()
+            else:
+                waiting.cancel()
         if await self._all_closed_within(GRACE):
             return
         for over in self.answering:
@@ -235,22 +239,27 @@ class _Connection:
             state = self._state
             if state.stopping:
                 return None
-            with anyio.CancelScope(deadline=anyio.current_time() + KEEP_ALIVE) as waiting:
-                state.waiting.add(waiting)
+            stream = self._stream
+            if type(stream) is LeanStream:
+                # A timer closing the connection: cheaper than a cancel scope per request.
+                timer = stream.close_after(KEEP_ALIVE)
+                state.waiting.add(stream)
                 try:
-                    while (end := buffer.find(b"\r\n\r\n")) < 0:
-                        if len(buffer) > MAX_HEAD:
-                            raise _Refusal(431, f"Request head over {MAX_HEAD} bytes")
-                        try:
-                            buffer += await self._stream.receive()
-                        except anyio.EndOfStream:
-                            if buffer.strip():
-                                raise _Refusal(400, "Incomplete request head") from None
-                            return None
+                    end = await self._fill()
+                except anyio.ClosedResourceError:
+                    pass  # idle for KEEP_ALIVE seconds, or the server stops
                 finally:
-                    state.waiting.discard(waiting)
+                    timer.cancel()
+                    state.waiting.discard(stream)
+            else:
+                with anyio.CancelScope(deadline=anyio.current_time() + KEEP_ALIVE) as waiting:
+                    state.waiting.add(waiting)
+                    try:
+                        end = await self._fill()
+                    finally:
+                        state.waiting.discard(waiting)
             if end < 0:
-                return None  # idle for KEEP_ALIVE seconds, or the server stops
+                return None  # closed, idle for KEEP_ALIVE seconds, or the server stops
         if end > MAX_HEAD:
             raise _Refusal(431, f"Request head over {MAX_HEAD} bytes")
         lines = buffer[:end].decode("latin-1").split("\r\n")
@@ -275,6 +284,20 @@ class _Connection:
                 connection = value.lower()
         keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
         return _Request(method, target, version, headers, authorization, not keep)
+
+    async def _fill(self) -> int:
+        """Read until the buffer holds a request head: where it ends, -1 once closed."""
+        buffer = self._buffer
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            if len(buffer) > MAX_HEAD:
+                raise _Refusal(431, f"Request head over {MAX_HEAD} bytes")
+            try:
+                buffer += await self._stream.receive()
+            except anyio.EndOfStream:
+                if buffer.strip():
+                    raise _Refusal(400, "Incomplete request head") from None
+                return -1
+        return end
 
     async def _read_body(self, request: _Request) -> None:
         length = -1

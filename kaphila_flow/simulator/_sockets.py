@@ -131,6 +131,8 @@ class LeanStream(anyio.abc.ByteStream):
         writable = protocol.writable
         if writable is not None:
             await asyncio.shield(writable)  # the peer reads slower than we write
+            if self._closed:
+                raise anyio.ClosedResourceError
             if protocol.error is not None:
                 raise anyio.BrokenResourceError from protocol.error
 
@@ -139,10 +141,30 @@ class LeanStream(anyio.abc.ByteStream):
             self._transport.write_eof()
 
     async def aclose(self) -> None:
+        self.close_now()
+
+    def close_now(self) -> None:
+        """Close at once, from a callback too: a waiting ``receive`` or ``send`` raises
+        ``ClosedResourceError``."""
         if not self._closed:
             self._closed = True
             self._transport.close()
-            self._protocol._wake()
+            protocol = self._protocol
+            protocol._wake()
+            writable, protocol.writable = protocol.writable, None
+            if writable is not None and not writable.done():
+                writable.set_result(None)
+
+    @property
+    def closed(self) -> bool:
+        """Closed on this side (``aclose``, ``close_now``, a ``close_after`` timer)."""
+        return self._closed
+
+    def close_after(self, delay: float) -> asyncio.TimerHandle:
+        """Close ``delay`` seconds from now unless the returned handle is cancelled
+        first (its ``when()`` on ``anyio.current_time()``'s clock): a timeout for a
+        request or two, cheaper than a cancel scope per request."""
+        return asyncio.get_running_loop().call_later(delay, self.close_now)
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:

@@ -18,7 +18,7 @@ import anyio.abc
 import httpx
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ._sockets import connect
+from ._sockets import LeanStream, connect
 
 __all__ = ["DeliveryFailed", "HttpxPoster", "PlainConnection", "Poster"]
 
@@ -79,10 +79,39 @@ class PlainConnection:
         head = f"POST {path} HTTP/1.1\r\n{self._host_header}Content-Length: {len(body)}\r\n"
         head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         request = head.encode("latin-1") + b"\r\n" + body
+        stream = self._stream
+        if type(stream) is LeanStream:
+            if not stream.closed:
+                return await self._post_lean(stream, request)
+            self._stream = self._reader = None  # its timer went off as the answer came
+        return await self._post(request, anyio.current_time() + self._timeout)
+
+    async def _post_lean(self, stream: LeanStream, request: bytes) -> int:
+        """On a kept-alive asyncio connection: the timeout is a timer closing it, not a
+        cancel scope (one per webhook adds up); anything else as ``_post``."""
+        timer = stream.close_after(self._timeout)
+        try:
+            return await self._exchange(request)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            timed_out = stream.closed  # by the timer
+            await self.aclose()
+            if timed_out:
+                raise DeliveryFailed("timed out") from None
+            # A kept-alive connection the peer closed meanwhile: once more, anew.
+            return await self._post(request, timer.when())
+        except (ValueError, anyio.IncompleteRead, anyio.DelimiterNotFound) as exc:
+            timed_out = stream.closed
+            await self.aclose()
+            if timed_out:
+                raise DeliveryFailed("timed out") from None
+            raise DeliveryFailed(f"a garbled response ({type(exc).__name__})") from None
+        finally:
+            timer.cancel()
+
+    async def _post(self, request: bytes, deadline: float) -> int:
         fresh = self._stream is None
         try:
-            # A scope of its own rather than ``fail_after``: one per webhook adds up.
-            with anyio.CancelScope(deadline=anyio.current_time() + self._timeout):
+            with anyio.CancelScope(deadline=deadline):
                 try:
                     return await self._exchange(request)
                 except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
