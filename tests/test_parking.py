@@ -41,12 +41,7 @@ async def _gathering(runtime: Runtime) -> CallHandle:
     async def flow(call: Call) -> str:
         return await call.gather("Your code?", num_digits=4, timeout=60)
 
-    handle = await runtime.start("16089270862", flow)
-    call_id = await handle.placed()
-    assert call_id is not None
-    runtime.dispatch(events.CallAnswered(call_id=call_id))
-    await _until_awaiting_keys(handle)
-    return handle
+    return await _gathering_with(runtime, flow)
 
 
 async def test_keys_and_playbacks_do_not_wake_a_flow_waiting_for_a_gather_outcome() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -29,6 +31,18 @@ async def _serve(fake: FakeKaphila, tg: Any) -> str:
     return str(await tg.start(fake.runtime.serve, "127.0.0.1:0"))
 
 
+@asynccontextmanager
+async def _served() -> AsyncIterator[tuple[FakeKaphila, str, httpx.AsyncClient]]:
+    """A fake in real time with its receiver on a loopback port, and a client for it."""
+    async with (
+        FakeKaphila(virtual_time=False) as fake,
+        anyio.create_task_group() as tg,
+        httpx.AsyncClient() as client,
+    ):
+        yield fake, await _serve(fake, tg), client
+        tg.cancel_scope.cancel()
+
+
 async def _waiting_call(fake: FakeKaphila) -> Any:
     async def flow(call: Call) -> str:
         return await call.gather("Press 1.", num_digits=1)
@@ -42,12 +56,7 @@ async def test_webhook_resumes_the_flow_and_healthz_counts_calls() -> None:
     async def two_questions(call: Call) -> list[str]:
         return [await call.gather("First."), await call.gather("Second.")]
 
-    async with (
-        FakeKaphila(virtual_time=False) as fake,
-        anyio.create_task_group() as tg,
-        httpx.AsyncClient() as client,
-    ):
-        url = await _serve(fake, tg)
+    async with _served() as (fake, url, client):
         phone = await fake.call(two_questions)
         assert await phone.hears() == "First."
         call_id = phone.call_id
@@ -64,16 +73,10 @@ async def test_webhook_resumes_the_flow_and_healthz_counts_calls() -> None:
         assert again.status_code == 200
         await phone.press("2")
         assert (await phone.result()).value == ["1", "2"]
-        tg.cancel_scope.cancel()
 
 
 async def test_wrong_or_missing_token_dispatches_nothing() -> None:
-    async with (
-        FakeKaphila(virtual_time=False) as fake,
-        anyio.create_task_group() as tg,
-        httpx.AsyncClient() as client,
-    ):
-        url = await _serve(fake, tg)
+    async with _served() as (fake, url, client):
         phone = await _waiting_call(fake)
         token = phone.webhook_token
         payload = {"event": "gather.complete", "callId": phone.call_id, "digits": "1"}
@@ -86,7 +89,6 @@ async def test_wrong_or_missing_token_dispatches_nothing() -> None:
             await phone.hears()  # the flow did not move
         await phone.press("2")
         assert (await phone.result()).value == "2"
-        tg.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize(
@@ -110,12 +112,7 @@ async def test_wrong_or_missing_token_dispatches_nothing() -> None:
 async def test_bad_bodies_get_a_clear_4xx(
     body: bytes, content_type: str, status: int, needle: str
 ) -> None:
-    async with (
-        FakeKaphila(virtual_time=False) as fake,
-        anyio.create_task_group() as tg,
-        httpx.AsyncClient() as client,
-    ):
-        url = await _serve(fake, tg)
+    async with _served() as (fake, url, client):
         phone = await _waiting_call(fake)
         answer = await client.post(
             f"{url}/{phone.webhook_token}",
@@ -124,30 +121,18 @@ async def test_bad_bodies_get_a_clear_4xx(
         )
         assert answer.status_code == status
         assert needle in answer.json()["error"]
-        tg.cancel_scope.cancel()
 
 
 async def test_deep_nesting_under_the_limit_is_a_400() -> None:
-    async with (
-        FakeKaphila(virtual_time=False) as fake,
-        anyio.create_task_group() as tg,
-        httpx.AsyncClient() as client,
-    ):
-        url = await _serve(fake, tg)
+    async with _served() as (fake, url, client):
         phone = await _waiting_call(fake)
         body = b"[" * 20_000 + b"]" * 20_000
         answer = await client.post(f"{url}/{phone.webhook_token}", content=body)
         assert answer.status_code == 400
-        tg.cancel_scope.cancel()
 
 
 async def test_late_and_unknown_call_events_are_acknowledged_and_recorded() -> None:
-    async with (
-        FakeKaphila(virtual_time=False) as fake,
-        anyio.create_task_group() as tg,
-        httpx.AsyncClient() as client,
-    ):
-        url = await _serve(fake, tg)
+    async with _served() as (fake, url, client):
         phone = await _waiting_call(fake)
         token = phone.webhook_token
         # Same token, another call id: authentic sender, odd content: kept, not run.
@@ -162,17 +147,11 @@ async def test_late_and_unknown_call_events_are_acknowledged_and_recorded() -> N
         assert answer.status_code == 200
         assert answer.json()["delivery"] == "finished-call"
         assert fake.runtime.dead_letters[-1].reason == "the call has finished"
-        tg.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize("header", ["webhook-id", "Webhook-Id", "WEBHOOK-ID"])
 async def test_a_webhook_id_in_any_case_marks_a_redelivery(header: str) -> None:
-    async with (
-        FakeKaphila(virtual_time=False) as fake,
-        anyio.create_task_group() as tg,
-        httpx.AsyncClient() as client,
-    ):
-        url = await _serve(fake, tg)
+    async with _served() as (fake, url, client):
         phone = await _waiting_call(fake)
         target = f"{url}/{phone.webhook_token}"
         first = {"event": "tts.played", "callId": phone.call_id, "playbackId": "a"}
@@ -186,7 +165,6 @@ async def test_a_webhook_id_in_any_case_marks_a_redelivery(header: str) -> None:
             {"success": True, "delivery": "delivered"},
             {"success": True, "delivery": "duplicate"},
         ]
-        tg.cancel_scope.cancel()
 
 
 async def test_acknowledgement_does_not_wait_for_a_slow_flow() -> None:
@@ -197,12 +175,7 @@ async def test_acknowledgement_does_not_wait_for_a_slow_flow() -> None:
         await release.wait()  # the flow's work takes as long as it likes
         return digits
 
-    async with (
-        FakeKaphila(virtual_time=False) as fake,
-        anyio.create_task_group() as tg,
-        httpx.AsyncClient() as client,
-    ):
-        url = await _serve(fake, tg)
+    async with _served() as (fake, url, client):
         phone = await fake.call(slow)
         await phone.hears()
         payload = {"event": "gather.complete", "callId": phone.call_id, "digits": "1"}
@@ -211,7 +184,6 @@ async def test_acknowledgement_does_not_wait_for_a_slow_flow() -> None:
         assert answer.status_code == 200
         release.set()
         assert (await phone.result()).value == "1"
-        tg.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # Quart itself is asyncio

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -47,21 +48,26 @@ class Seen:
             await self._arrived.wait()
 
 
+async def _next_webhook(reader: BufferedByteReceiveStream) -> dict[str, Any] | None:
+    """The next webhook POSTed on the connection, or None once the client has gone."""
+    try:
+        head = await reader.receive_until(b"\r\n\r\n", 65536)
+    except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+        return None
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    event: dict[str, Any] = json.loads(await reader.receive_exactly(length))
+    return event
+
+
 async def _receiver(framing: str, seen: Seen, task_status: anyio.abc.TaskStatus[int]) -> None:
     async def serve(stream: anyio.abc.SocketStream) -> None:
         reader = BufferedByteReceiveStream(stream)
         async with stream:
-            while True:
-                try:
-                    head = await reader.receive_until(b"\r\n\r\n", 65536)
-                except (anyio.EndOfStream, anyio.IncompleteRead):
-                    return
-                length = next(
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                event = json.loads(await reader.receive_exactly(length))
+            while (event := await _next_webhook(reader)) is not None:
                 seen.add(event["callId"], event["event"])
                 await stream.send(ANSWERS[framing])
                 if framing in CLOSING:
@@ -109,17 +115,7 @@ async def _stalling_receiver(seen: Seen, task_status: anyio.abc.TaskStatus[int])
         reader = BufferedByteReceiveStream(stream)
         async with stream:
             answered = False
-            while True:
-                try:
-                    head = await reader.receive_until(b"\r\n\r\n", 65536)
-                except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
-                    return
-                length = next(
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                event = json.loads(await reader.receive_exactly(length))
+            while (event := await _next_webhook(reader)) is not None:
                 seen.add(event["callId"], event["event"])
                 if not answered:
                     answered = True
