@@ -64,7 +64,7 @@ class TimerHeap(Generic[T]):
             wanted.discard(ticket)
         earliest = bool(heap) and heap[0][1] == ticket
         self._withdrawn += 1
-        if self._withdrawn > _COMPACT_AFTER and self._withdrawn * 4 > len(heap):
+        if self._withdrawn > _COMPACT_AFTER and self._withdrawn * 8 > len(heap):
             heap[:] = [entry for entry in heap if self._live(entry)]
             heapq.heapify(heap)
             self._withdrawn = 0
