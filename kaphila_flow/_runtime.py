@@ -75,7 +75,6 @@ class CallHandle:
         "_callbacks",
         "_done",
         "_placed",
-        "_placed_set",
         "_result",
         "_session",
         "webhook_url",
@@ -87,8 +86,9 @@ class CallHandle:
         self.webhook_url = webhook_url
         self._callbacks: list[Callable[[CallHandle], None]] | None = None
         self._done: anyio.Event | None = None
-        self._placed: anyio.Event | None = None
-        self._placed_set = False
+        #: ``True`` once ``/makecall`` is over, else the event a ``placed()`` waits on
+        #: (``None`` while no one waits).
+        self._placed: anyio.Event | bool | None = None
         self._result: CallResult | None = None
 
     def __repr__(self) -> str:
@@ -158,10 +158,11 @@ class CallHandle:
 
     async def placed(self) -> str | None:
         """Wait for ``/makecall``: the call id, or ``None`` if the call was not placed."""
-        if not self._placed_set:
-            if self._placed is None:
-                self._placed = anyio.Event()
-            await self._placed.wait()
+        placed = self._placed
+        if placed is not True:
+            if not isinstance(placed, anyio.Event):
+                self._placed = placed = anyio.Event()
+            await placed.wait()
         return self._session.call_id
 
     async def result(self) -> CallResult:
@@ -173,9 +174,9 @@ class CallHandle:
         return self._result
 
     def _mark_placed(self) -> None:
-        self._placed_set = True
-        if self._placed is not None:
-            self._placed.set()
+        placed, self._placed = self._placed, True
+        if isinstance(placed, anyio.Event):
+            placed.set()
 
     def _finish(self, result: CallResult) -> None:
         self._result = result
@@ -589,7 +590,9 @@ class Runtime:
             if caller_id
             else self.caller_id
         )
-        ref = secrets.token_hex(8)
+        # 72 random bits in 12 characters: the reference (a table key) and the token
+        # (kept per call) each fit the allocator's next smaller block.
+        ref = secrets.token_urlsafe(9)
         session = CallSession(
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", host=self._call_host
         )
