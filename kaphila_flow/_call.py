@@ -103,7 +103,7 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
     the wait's deadline as it restarts the gather's timeout.
     """
 
-    __slots__ = ("_gather", "_restart", "_step")
+    __slots__ = ("_restart", "_stage")
 
     _kinds = _GATHER_OUTCOMES
     _end_raises = True
@@ -120,18 +120,17 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
         sensitive: bool,
     ) -> None:
         EventWatch.__init__(self, call._session, None, None)
-        #: The gather's ledger ticket from ``sent`` until it is settled.
-        self._gather: GatherTicket | None = None
         #: Seconds the wait lasts after a key: the gather's timeout and the grace.
         self._restart = 0.0
-        #: The first part while it runs, then ``None``.
-        self._step: Coroutine[Any, Any, None] | None = call._send_gather(
+        #: The first part while it runs; from ``sent`` on, the gather's ledger ticket
+        #: until it is settled; then ``None`` (one slot: a gathering fits a smaller block).
+        self._stage: Coroutine[Any, Any, None] | GatherTicket | None = call._send_gather(
             self, text, num_digits, timeout, finish_on_key, valid_digits, play_to, sensitive
         )
 
     def sent(self, ticket: GatherTicket, what: object, until: float, restart: float) -> None:
         """``/gather`` is answered: the outcome is awaited until ``until``."""
-        self._gather = ticket
+        self._stage = ticket  # the first part ends here
         self._waiting_for = what
         # Keys from here on restart the wait, not those of earlier gathers.
         self._parking.last_key_at = None  # type: ignore[attr-defined]
@@ -156,7 +155,7 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
                 logger.warning(
                     "call %s: no outcome of gather %d arrived within the timeout and grace period",
                     session.call_id,
-                    self._gather.seq if self._gather is not None else 0,
+                    self._stage.seq if isinstance(self._stage, GatherTicket) else 0,
                 )
                 self._settle(answered=False)
                 digits = session.gather_progress
@@ -186,9 +185,12 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
         return digits
 
     def _settle(self, *, answered: bool) -> None:
-        ticket, self._gather = self._gather, None
+        ticket = self._stage
+        if not isinstance(ticket, GatherTicket):
+            return  # settled already, or never sent
+        self._stage = None
         ledger = self._parking.gathers  # type: ignore[attr-defined]
-        if ticket is None or ledger is None:
+        if ledger is None:
             return
         if answered:
             ledger.answered(ticket)
@@ -200,32 +202,37 @@ class Gathering(EventWatch[str], Coroutine[Any, Any, str]):
         self._settle(answered=False)  # cancelled, or the call ended: the gather owes
 
     def send(self, resumed: Any = None) -> Any:
-        step = self._step
-        if step is None:
+        step = self._stage
+        if step is None or isinstance(step, GatherTicket):
             return Wait.send(self, resumed)
         try:
             return step.send(resumed)
         except StopIteration:
-            self._step = None
+            self._first_part_over(step)
         return Wait.send(self, None)  # the first part is over: the wait's first run
 
     __next__ = send
 
     def throw(self, kind: Any, value: Any = None, traceback: Any = None) -> Any:
-        step = self._step
-        if step is None:
+        step = self._stage
+        if step is None or isinstance(step, GatherTicket):
             return Wait.throw(self, kind, value, traceback)
         if value is None:
             value = kind() if isinstance(kind, type) else kind
         try:
             return step.throw(value.with_traceback(traceback) if traceback else value)
         except StopIteration:
-            self._step = None
+            self._first_part_over(step)
         return Wait.send(self, None)
 
+    def _first_part_over(self, step: Coroutine[Any, Any, None]) -> None:
+        if self._stage is step:  # it ended without ``sent`` (it sends, or raises)
+            self._stage = None
+
     def close(self) -> None:
-        step, self._step = self._step, None
-        if step is not None:
+        step = self._stage
+        if step is not None and not isinstance(step, GatherTicket):
+            self._stage = None
             step.close()
         else:
             self.finish()

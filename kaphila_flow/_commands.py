@@ -50,6 +50,8 @@ def _play_to(data: Mapping[str, Any]) -> PlayTo:
 class Command(Generic[R]):
     """A request to Kaphila whose successful answer is an ``R``."""
 
+    __slots__ = ()  # each command is a slotted dataclass: no ``__dict__`` per request
+
     path: ClassVar[str]
     #: Whether sending it twice can do harm (place a second call, speak twice ...).
     repeatable: ClassVar[bool] = False

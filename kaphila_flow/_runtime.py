@@ -75,7 +75,6 @@ class CallHandle:
         "_callbacks",
         "_done",
         "_placed",
-        "_placed_set",
         "_result",
         "_session",
         "webhook_url",
@@ -87,8 +86,9 @@ class CallHandle:
         self.webhook_url = webhook_url
         self._callbacks: list[Callable[[CallHandle], None]] | None = None
         self._done: anyio.Event | None = None
-        self._placed: anyio.Event | None = None
-        self._placed_set = False
+        #: ``True`` once ``/makecall`` is over, else the event a ``placed()`` waits on
+        #: (``None`` while no one waits).
+        self._placed: anyio.Event | bool | None = None
         self._result: CallResult | None = None
 
     def __repr__(self) -> str:
@@ -158,10 +158,11 @@ class CallHandle:
 
     async def placed(self) -> str | None:
         """Wait for ``/makecall``: the call id, or ``None`` if the call was not placed."""
-        if not self._placed_set:
-            if self._placed is None:
-                self._placed = anyio.Event()
-            await self._placed.wait()
+        placed = self._placed
+        if placed is not True:
+            if not isinstance(placed, anyio.Event):
+                self._placed = placed = anyio.Event()
+            await placed.wait()
         return self._session.call_id
 
     async def result(self) -> CallResult:
@@ -173,9 +174,9 @@ class CallHandle:
         return self._result
 
     def _mark_placed(self) -> None:
-        self._placed_set = True
-        if self._placed is not None:
-            self._placed.set()
+        placed, self._placed = self._placed, True
+        if isinstance(placed, anyio.Event):
+            placed.set()
 
     def _finish(self, result: CallResult) -> None:
         self._result = result
@@ -189,6 +190,11 @@ class CallHandle:
 #: How a call ended: status, value, error, and whether its placement is unsettled.
 _Ending = tuple[CallStatus, Any, "BaseException | None", bool]
 _FAILED: _Ending = ("failed", None, None, False)
+#: What ends the ringing (one tuple for every call, not one per ring).
+_RING_NEWS: tuple[type[ev.Event], ...] = (ev.CallAnswered, ev.CallEnded, ev.CallTimeout)
+#: What a call's task needs to place the call: its flow, what runs on a machine, and
+#: the ``/makecall`` options it sends (AMD, voice, ring timeout in seconds).
+_Placing = tuple[Flow, "Flow | str | None", bool, "str | None", int]
 #: Every call task's name (a name spelt once, not formatted per call).
 _CALL_TASK = "kaphila_flow.Runtime._run_call"
 #: Seconds the receiver waits for a request's whole body (Kaphila's own timeout is 5 s).
@@ -584,26 +590,25 @@ class Runtime:
             if caller_id
             else self.caller_id
         )
-        ref = secrets.token_hex(8)
+        # 72 random bits in 12 characters: the reference (a table key) and the token
+        # (kept per call) each fit the allocator's next smaller block.
+        ref = secrets.token_urlsafe(9)
         session = CallSession(
             number=target, token=f"{ref}.{secrets.token_urlsafe(24)}", host=self._call_host
         )
         session.caller_id = from_number
-        request = MakeCall(
-            number=target,
-            webhook_url=f"{self.webhook_url}/{session.token}" if self.webhook_url else None,
-            caller_id=from_number,
-            use_amd=bool(use_amd),
-            voice_name=voice or self.voice_name,
-            ring_timeout=ring_timeout,
+        handle = CallHandle(
+            session, f"{self.webhook_url}/{session.token}" if self.webhook_url else None
         )
-        handle = CallHandle(session, request.webhook_url)
         if self.on_transcript is not None:
             observer = self.on_transcript
             session.observer = lambda _session, entry: observer(handle, entry)
         self._table.add(session)
+        # The /makecall request is made by the call's task as it dials, not here: calls
+        # started by the thousand hold no request each while they wait to be dialled.
+        placing = (flow, on_machine, bool(use_amd), voice or self.voice_name, ring_timeout)
         session.task = self._task_group.start_soon(
-            self._run_call, session, (request, flow, on_machine), data, handle, name=_CALL_TASK
+            self._run_call, session, placing, data, handle, name=_CALL_TASK
         )
         return handle
 
@@ -668,7 +673,7 @@ class Runtime:
     async def _run_call(
         self,
         session: CallSession,
-        placing: tuple[MakeCall, Flow, Flow | str | None] | None,
+        placing: _Placing,
         data: Mapping[str, Any] | None,
         handle: CallHandle,
     ) -> None:
@@ -677,9 +682,10 @@ class Runtime:
         is in helpers: a parked call keeps a frame with few locals."""
         ending: _Ending = _FAILED
         try:
-            assert placing is not None
-            chosen = await self._connect(session, placing, handle)
-            placing = None  # a parked call keeps no more than it needs
+            connecting = self._connect(session, placing, handle)
+            del placing  # ``_connect``'s alone: it goes once the flow is chosen
+            chosen = await connecting
+            del connecting  # a parked call keeps no more than it needs
             if isinstance(chosen, tuple):
                 ending = chosen
                 return
@@ -702,28 +708,38 @@ class Runtime:
     async def _connect(
         self,
         session: CallSession,
-        placing: tuple[MakeCall, Flow, Flow | str | None],
+        placing: _Placing,
         handle: CallHandle,
     ) -> Flow | _Ending:
         """Placement and answer: the flow to run, or how the call ended without one.
         (A small frame: it waits while the call rings, and its work is in helpers.)"""
-        ended = await self._dial(session, placing[0], placing[1], handle)
+        ended = await self._dial(session, placing, handle)
         if ended is not None:
             return ended
+        until = anyio.current_time() + placing[4] + self.ring_grace
+        flow, on_machine = placing[0], placing[1]
+        del placing  # a ringing call keeps its flows, not what placed it
         # Awaited here, not in ``_run_call``: this frame ends once the call is answered.
         answer = await session.event_wait(
-            (ev.CallAnswered, ev.CallEnded, ev.CallTimeout),
-            until=anyio.current_time() + placing[0].ring_timeout + self.ring_grace,
-            end_raises=False,
-            waiting_for="the callee to answer",
+            _RING_NEWS, until=until, end_raises=False, waiting_for="the callee to answer"
         )
-        return self._answered(session, answer, placing[1], placing[2])
+        return self._answered(session, answer, flow, on_machine)
 
     async def _dial(
-        self, session: CallSession, request: MakeCall, flow: Flow, handle: CallHandle
+        self, session: CallSession, placing: _Placing, handle: CallHandle
     ) -> _Ending | None:
         """Place the call; how it ended if it could not be placed, else ``None``."""
+        flow, _, use_amd, voice_name, ring_timeout = placing
         self._instruments.call_started(session, flow)
+        # Made here and gone once sent: no request is kept per call while it rings.
+        request = MakeCall(
+            number=session.number,
+            webhook_url=handle.webhook_url,
+            caller_id=session.caller_id,
+            use_amd=use_amd,
+            voice_name=voice_name,
+            ring_timeout=ring_timeout,
+        )
         call_id: str | None = None
         try:
             call_id = await self._place(session, request)

@@ -33,7 +33,7 @@ TRANSCRIPT_LIMIT = 2_000
 RECORDING_LIMIT = 64
 #: Delivered events remembered per call to drop duplicates.
 SEEN_LIMIT = 512
-_DIGEST_SIZE = 16
+_DIGEST_SIZE = ev.DIGEST_SIZE
 
 T = TypeVar("T")
 

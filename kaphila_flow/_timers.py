@@ -5,10 +5,11 @@ host's alarms both keep their timers here.
 By default the heap remembers which tickets are still wanted (a set). Given ``alive``,
 it asks each item instead (whether it still wants that ticket), and keeps nothing per
 timer but its heap entry: the runtime's deadlines are the waits of parked calls, which
-know when they are over. Once withdrawn entries are a quarter of the heap, it is
-rebuilt without them (each rebuild follows as many withdrawals as a quarter of what it
+know when they are over. Once withdrawn entries are an eighth of the heap, it is
+rebuilt without them (each rebuild follows as many withdrawals as an eighth of what it
 keeps, so its cost spreads over them), and timers withdrawn long before they are due
-(most are) do not pile up.
+(most are) do not pile up: an entry keeps its item alive (a call's finished wait)
+until it goes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ T = TypeVar("T")
 
 #: Withdrawn entries the heap keeps before it may rebuild itself without them.
 _COMPACT_AFTER = 64
+#: The heap is rebuilt once withdrawn entries are more than 1/_COMPACT_SHARE of it.
+_COMPACT_SHARE = 8
 
 
 class TimerHeap(Generic[T]):
@@ -64,7 +67,7 @@ class TimerHeap(Generic[T]):
             wanted.discard(ticket)
         earliest = bool(heap) and heap[0][1] == ticket
         self._withdrawn += 1
-        if self._withdrawn > _COMPACT_AFTER and self._withdrawn * 4 > len(heap):
+        if self._withdrawn > _COMPACT_AFTER and self._withdrawn * _COMPACT_SHARE > len(heap):
             heap[:] = [entry for entry in heap if self._live(entry)]
             heapq.heapify(heap)
             self._withdrawn = 0

@@ -473,3 +473,24 @@ async def test_a_caller_id_the_account_has_not_whitelisted_is_refused() -> None:
         refused = await (await kaphila.call(flow, caller_id="16085550199")).result()
     assert refused.status == "failed"
     assert "not whitelisted" in str(refused.error)
+
+
+async def test_the_makecall_sent_carries_every_option_start_was_given(
+    kaphila: FakeKaphila,
+) -> None:
+    async def flow(call: Call) -> str:
+        return call.id
+
+    plain = await kaphila.runtime.start("+1 608 927 0862", flow)
+    chosen = await kaphila.runtime.start(
+        "16089270863", flow, use_amd=True, voice="en-GB-Standard-A", ring_timeout=45
+    )
+    assert (await plain.result()).status == (await chosen.result()).status == "completed"
+    sent = [c for c in kaphila.commands if isinstance(c, MakeCall)]
+    assert [(c.number, c.use_amd, c.voice_name, c.ring_timeout) for c in sent] == [
+        ("16089270862", False, None, 30),
+        ("16089270863", True, "en-GB-Standard-A", 45),
+    ]
+    # Each request names its own call's webhook URL, the one its handle shows.
+    assert [c.webhook_url for c in sent] == [plain.webhook_url, chosen.webhook_url]
+    assert plain.webhook_url and chosen.webhook_url and plain.webhook_url != chosen.webhook_url
