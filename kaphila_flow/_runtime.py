@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -192,15 +192,23 @@ _Ending = tuple[CallStatus, Any, "BaseException | None", bool]
 _FAILED: _Ending = ("failed", None, None, False)
 #: What ends the ringing (one tuple for every call, not one per ring).
 _RING_NEWS: tuple[type[ev.Event], ...] = (ev.CallAnswered, ev.CallEnded, ev.CallTimeout)
-#: What a call's task needs to place the call: its flow, what runs on a machine, and
-#: the ``/makecall`` options it sends (AMD, voice, ring timeout in seconds).
-_Placing = tuple[Flow, "Flow | str | None", bool, "str | None", int]
 #: Every call task's name (a name spelt once, not formatted per call).
 _CALL_TASK = "kaphila_flow.Runtime._run_call"
 #: Seconds the receiver waits for a request's whole body (Kaphila's own timeout is 5 s).
 BODY_TIMEOUT = 10.0
 #: How long a call ended on the other side waits for the provider's call.ended.
 END_NEWS_GRACE = 2.0
+
+
+class _Placing(NamedTuple):
+    """What a call's task needs to place the call: its flow, what runs on a machine,
+    and the ``/makecall`` options it sends (a tuple: no more memory than one)."""
+
+    flow: Flow
+    on_machine: Flow | str | None
+    use_amd: bool
+    voice_name: str | None
+    ring_timeout: int
 
 
 def _name(flow: object) -> str:
@@ -606,7 +614,7 @@ class Runtime:
         self._table.add(session)
         # The /makecall request is made by the call's task as it dials, not here: calls
         # started by the thousand hold no request each while they wait to be dialled.
-        placing = (flow, on_machine, bool(use_amd), voice or self.voice_name, ring_timeout)
+        placing = _Placing(flow, on_machine, bool(use_amd), voice or self.voice_name, ring_timeout)
         session.task = self._task_group.start_soon(
             self._run_call, session, placing, data, handle, name=_CALL_TASK
         )
@@ -716,8 +724,8 @@ class Runtime:
         ended = await self._dial(session, placing, handle)
         if ended is not None:
             return ended
-        until = anyio.current_time() + placing[4] + self.ring_grace
-        flow, on_machine = placing[0], placing[1]
+        until = anyio.current_time() + placing.ring_timeout + self.ring_grace
+        flow, on_machine = placing.flow, placing.on_machine
         del placing  # a ringing call keeps its flows, not what placed it
         # Awaited here, not in ``_run_call``: this frame ends once the call is answered.
         answer = await session.event_wait(
@@ -729,16 +737,15 @@ class Runtime:
         self, session: CallSession, placing: _Placing, handle: CallHandle
     ) -> _Ending | None:
         """Place the call; how it ended if it could not be placed, else ``None``."""
-        flow, _, use_amd, voice_name, ring_timeout = placing
-        self._instruments.call_started(session, flow)
+        self._instruments.call_started(session, placing.flow)
         # Made here and gone once sent: no request is kept per call while it rings.
         request = MakeCall(
             number=session.number,
             webhook_url=handle.webhook_url,
             caller_id=session.caller_id,
-            use_amd=use_amd,
-            voice_name=voice_name,
-            ring_timeout=ring_timeout,
+            use_amd=placing.use_amd,
+            voice_name=placing.voice_name,
+            ring_timeout=placing.ring_timeout,
         )
         call_id: str | None = None
         try:
