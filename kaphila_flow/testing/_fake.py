@@ -2,8 +2,10 @@
 
 The fake is a thin host over ``Provider``, the same model the simulator serves over
 HTTP: commands go to it as they come (``send``, the transport seam), its webhooks come
-back through ``Runtime.receive_webhook``, the exact intake HTTP deliveries take (token,
-parse, signature, duplicates, early events), skipping only the HTTP framing.
+back through the runtime's intake, the path HTTP deliveries take (token, signature,
+duplicates, early events), skipping the HTTP framing; unsigned, they come as the events
+they are, with the JSON body they stand for (its size and duplicate identity), not
+parsed back from it.
 
 Time is the event loop's. On a loop that can jump (``VIRTUAL_TIME_BACKENDS``, which the
 ``kaphila`` fixture's plugin sets up), the fake switches jumping on while it is open:
@@ -29,6 +31,7 @@ import anyio.lowlevel
 from .._callees import KEY_GAP, AnswerMode, Callee, normalize_answer
 from .._commands import Command, ForwardCall, Gather, MakeCall, Voice, command_call_id
 from .._exceptions import Timeout
+from .._intake import receive_event
 from .._model import CallModel, SpeechTiming
 from .._numbers import normalize_number
 from .._provider import DEFAULT_KEY, Account, Faults, Provider, Webhook
@@ -243,15 +246,17 @@ class FakeKaphila:
         return None
 
     def _deliver(self, webhooks: list[Webhook]) -> None:
-        receive = self.runtime.receive_webhook
+        runtime = self.runtime
         deliveries = self.deliveries
         for webhook in webhooks:
             token = webhook.url.rpartition("/")[2]
-            body = _encode(webhook.event.to_payload()).encode()
+            event = webhook.event
+            body = _encode(event.to_payload()).encode()
             if not self._secrets:
-                # Unsigned, the intake reads no header but the content type (its default).
-                reply = receive(token, body)
-                deliveries.append((webhook.event, reply.status))
+                # Unsigned, the intake takes the event as it is: the body it stands for
+                # is not parsed back (only its size and its duplicate identity count).
+                reply = receive_event(runtime, token, event, body)
+                deliveries.append((event, reply.status))
                 continue
             headers = dict(_HEADERS)
             msg_id = webhook.message_id
@@ -259,8 +264,8 @@ class FakeKaphila:
             headers["webhook-id"] = msg_id
             headers["webhook-timestamp"] = str(stamp)
             headers["webhook-signature"] = sign(self._secrets[0], msg_id, stamp, body)
-            reply = receive(token, body, headers=headers)
-            deliveries.append((webhook.event, reply.status))
+            reply = runtime.receive_webhook(token, body, headers=headers)
+            deliveries.append((event, reply.status))
         if self._waiters:
             self._change()
 
