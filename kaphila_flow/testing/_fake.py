@@ -15,6 +15,7 @@ ring timeouts, playbacks, gather timeouts and the flow's own sleeps take no real
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import warnings
 from collections import defaultdict
@@ -65,8 +66,39 @@ _EARLY = 1e-3
 _HEADERS: Mapping[str, str] = MappingProxyType(
     {"content-type": "application/json", "user-agent": "Kaphila-API-API/2.0"}
 )
-#: ``json.dumps`` with its default options, without the per-call option checks.
-_encode = json.JSONEncoder().encode
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with its default options, byte for byte: CPython's C encoder made
+    once (``json.dumps`` makes one per call), or ``JSONEncoder.encode`` where there is
+    none or it answers otherwise."""
+    base = json.JSONEncoder()
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return base.encode
+    try:
+        made = make(
+            None,
+            base.default,
+            json.encoder.encode_basestring_ascii,
+            None,
+            ": ",
+            ", ",
+            False,
+            False,
+            True,
+        )
+    except TypeError:  # another signature: not the encoder this was written for
+        return base.encode
+
+    def encode(value: Any) -> str:
+        return "".join(made(value, 0))
+
+    sample = {"a": "é\n", "b": [1, 2.5, None, True, False], "c": {"d": -0.0, "e": 1e300}}
+    return encode if encode(sample) == base.encode(sample) else base.encode
+
+
+_encode = _json_encoder()
 
 
 class _Stuck(Exception):
