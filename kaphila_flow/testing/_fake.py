@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar, get_args
 
@@ -164,8 +165,11 @@ class FakeKaphila:
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         #: The phones of calls still going, by handle (a finished call's is let go).
         self._phones: dict[int, Phone] = {}
-        #: What waits for the next change (``changed``), each woken once.
+        #: What waits for the next change (``changed``), each woken once; and what
+        #: waits for the next change but a webhook (a phone whose flow is busy outside
+        #: any wait: what it looks for comes with a command, a wait or the call's end).
         self._waiters: list[Parking] = []
+        self._webhooks_aside: list[Parking] = []
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
@@ -253,14 +257,14 @@ class FakeKaphila:
         phone = Phone(self, handle)
         self._phones[id(handle)] = phone
         handle.add_done_callback(self._ended)  # not a closure over the phone: no cycle
-        handle.add_wait_callback(self._change)
+        handle.add_wait_callback(partial(self._flow_waits, id(handle)))
         return phone
 
     # -- the transport's side --------------------------------------------------------
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
-        if self._waiters and not isinstance(command, MakeCall):
+        if (self._waiters or self._webhooks_aside) and not isinstance(command, MakeCall):
             # Placing a call gives no phone anything to see: what it waits for comes
             # with the call's webhooks, its flow's next command or its flow's wait.
             self._change()
@@ -299,10 +303,30 @@ class FakeKaphila:
             reply = runtime.receive_webhook(token, body, headers=headers)
             deliveries.append((event, reply.status))
         if self._waiters:
-            self._change()
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                waiter.notify()
 
     def _ended(self, handle: CallHandle) -> None:
         self._phones.pop(id(handle), None)
+        self._change()
+
+    def _flow_waits(self, phone_key: int) -> None:
+        """A flow starts waiting for an event: what waits for changes looks again, as
+        the flow may wait for its caller now; unless its call is under way at the
+        provider (ringing, playing, a webhook on its way), which moves on by a webhook
+        (itself a change) before the flow can be waiting for the caller."""
+        phone = self._phones.get(phone_key)
+        call_id = phone.call_id if phone is not None else None
+        if call_id is not None:
+            provider = self.provider
+            gather_at = provider.pending_gather_timeout(call_id)
+            if not (provider.idle(call_id) if gather_at is None else provider.quiet(call_id)):
+                # A flow waits: now its webhooks matter to what set them aside.
+                if self._webhooks_aside:
+                    self._waiters.extend(self._webhooks_aside)
+                    self._webhooks_aside = []
+                return
         self._change()
 
     def _change(self) -> None:
@@ -310,12 +334,21 @@ class FakeKaphila:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 waiter.notify()
+        if self._webhooks_aside:
+            waiters, self._webhooks_aside = self._webhooks_aside, []
+            for waiter in waiters:
+                waiter.notify()
 
     async def changed(self, deadline: float = math.inf) -> bool:
         """Wait until something happens (a command, a webhook, a call's end): ``True``;
         or until the loop's clock reaches ``deadline`` first: ``False``."""
+        return await self._changed(deadline, webhooks=True)
+
+    async def _changed(self, deadline: float = math.inf, *, webhooks: bool) -> bool:
+        """``changed``; without ``webhooks``, a webhook delivered is no change until a
+        flow starts waiting (a command, a flow's wait, a call's end, an alarm is)."""
         waiter = Parking()
-        self._waiters.append(waiter)
+        (self._waiters if webhooks else self._webhooks_aside).append(waiter)
         if deadline == math.inf:
             await waiter.park()
             return True
@@ -573,12 +606,17 @@ class Phone:
                 call_id = self._handle.call_id or ""
                 gather_at = fake.provider.pending_gather_timeout(call_id)
                 if gather_at is None:
-                    if self._handle.parked and fake.provider.idle(call_id):
+                    parked = self._handle.parked
+                    if parked and fake.provider.idle(call_id):
                         # It waits for this caller outside a gather (keys(), wait_for).
                         if stuck_is_error:
                             raise _stuck_error(expecting, self._handle.waiting_for)
                         raise _Stuck
-                    await fake.changed()
+                    # A flow busy outside any wait (sending, playing, sleeping) moves on
+                    # with a command, a wait or its end, each a change: the webhooks
+                    # meanwhile change nothing this loop reads (a gather starts with
+                    # its command).
+                    await fake._changed(webhooks=parked)
                     continue
                 if self._handle.awaiting_keys and fake.provider.quiet(call_id):
                     # Nothing but this caller can move it on.
