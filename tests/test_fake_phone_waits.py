@@ -2,7 +2,8 @@
 on with a command after being busy outside the call, the flow starting to wait for the
 caller while its call still rings or plays, and the call's end. A phone that waits is
 not woken by each webhook, so each of these must reach it by itself, at once (virtual
-time tells: no patience runs out first)."""
+time tells: no patience runs out first). And a phone is only ever given to a call that
+started."""
 
 from __future__ import annotations
 
@@ -82,3 +83,16 @@ async def test_a_turn_comes_once_the_flow_waits_for_keys_after_being_busy() -> N
         assert not turn.ended
         await phone.press("2")
         assert (await phone.result()).value == "2"
+
+
+async def test_a_call_that_could_not_start_leaves_no_callee_for_the_next() -> None:
+    async def flow(call: Call) -> str:
+        await call.say("Hello.")
+        return "said"
+
+    async with FakeKaphila() as kaphila:
+        with pytest.raises(ValueError, match="ring_timeout"):
+            await kaphila.call(flow, number="16085550199", answer="busy", ring_timeout=0)
+        phone = await kaphila.call(flow, number="16085550199")  # answered, as by default
+        assert await phone.hears() == "Hello."
+        assert (await phone.result()).value == "said"

@@ -251,9 +251,10 @@ class FakeKaphila:
         if callee is None:
             how = normalize_answer(answer, where="answer")
             callee = Callee(answer=how, answer_after=0.0)
-        region = self.runtime.default_region
-        self.provider.expect_call(normalize_number(number, default_region=region), callee)
         handle = await self.runtime.start(number, flow, **dial_options)
+        # The flow's task has not run yet: the callee is expected before it dials (at
+        # the number as the runtime read it), and only if the call is started.
+        self.provider.expect_call(handle.number, callee)
         phone = Phone(self, handle)
         self._phones[id(handle)] = phone
         handle.add_done_callback(self._ended)  # not a closure over the phone: no cycle
