@@ -101,10 +101,7 @@ def receive_webhook(
     A webhook refused before dispatch is counted (``rejected`` or ``invalid``); the
     others are counted by ``Runtime.dispatch``.
     """
-    reply = _receive(runtime, token, body, content_type, headers, limit)
-    if reply.delivery is None:
-        runtime.metrics.webhook("rejected" if reply.status in (401, 403) else "invalid")
-    return reply
+    return _counted(runtime, _receive(runtime, token, body, content_type, headers, limit))
 
 
 def receive_event(
@@ -118,9 +115,15 @@ def receive_event(
         return receive_webhook(
             runtime, token, body, content_type="application/json", headers=_NO_HEADERS
         )
-    reply = _refusal(runtime, token, body, None, limit)
-    if reply is None:
-        reply = _dispatch(runtime, event, token, event.delivery_identity(body))
+    refused = _refusal(runtime, token, body, None, limit)
+    if refused is not None:
+        return _counted(runtime, refused)
+    return _dispatch(runtime, event, token, event.delivery_identity(body))
+
+
+def _counted(runtime: Runtime, reply: IntakeReply) -> IntakeReply:
+    """``reply``, counted if the webhook was refused before dispatch (``rejected`` or
+    ``invalid``; ``Runtime.dispatch`` counts the others)."""
     if reply.delivery is None:
         runtime.metrics.webhook("rejected" if reply.status in (401, 403) else "invalid")
     return reply
