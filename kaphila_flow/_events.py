@@ -154,7 +154,9 @@ class Event:
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON object Kaphila would POST for this event."""
-        payload: dict[str, Any] = dict(self.extra)
+        extra = self.extra
+        # Most events have no extra field: an empty dict, not a copy of an empty mapping.
+        payload: dict[str, Any] = {} if extra is NO_EXTRA or not extra else dict(extra)
         payload["callId"] = self.call_id
         payload["event"] = self.name
         if self.timestamp is not None:

@@ -2,8 +2,10 @@
 
 The fake is a thin host over ``Provider``, the same model the simulator serves over
 HTTP: commands go to it as they come (``send``, the transport seam), its webhooks come
-back through ``Runtime.receive_webhook``, the exact intake HTTP deliveries take (token,
-parse, signature, duplicates, early events), skipping only the HTTP framing.
+back through the runtime's intake, the path HTTP deliveries take (token, signature,
+duplicates, early events), skipping the HTTP framing; unsigned, they come as the events
+they are, with the JSON body they stand for (its size and duplicate identity), not
+parsed back from it.
 
 Time is the event loop's. On a loop that can jump (``VIRTUAL_TIME_BACKENDS``, which the
 ``kaphila`` fixture's plugin sets up), the fake switches jumping on while it is open:
@@ -13,12 +15,14 @@ ring timeouts, playbacks, gather timeouts and the flow's own sleeps take no real
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar, get_args
 
@@ -29,6 +33,7 @@ import anyio.lowlevel
 from .._callees import KEY_GAP, AnswerMode, Callee, normalize_answer
 from .._commands import Command, ForwardCall, Gather, MakeCall, Voice, command_call_id
 from .._exceptions import Timeout
+from .._intake import receive_event
 from .._model import CallModel, SpeechTiming
 from .._numbers import normalize_number
 from .._provider import DEFAULT_KEY, Account, Faults, Provider, Webhook
@@ -62,8 +67,39 @@ _EARLY = 1e-3
 _HEADERS: Mapping[str, str] = MappingProxyType(
     {"content-type": "application/json", "user-agent": "Kaphila-API-API/2.0"}
 )
-#: ``json.dumps`` with its default options, without the per-call option checks.
-_encode = json.JSONEncoder().encode
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with its default options, byte for byte: CPython's C encoder made
+    once (``json.dumps`` makes one per call), or ``JSONEncoder.encode`` where there is
+    none or it answers otherwise."""
+    base = json.JSONEncoder()
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return base.encode
+    try:
+        made = make(
+            None,
+            base.default,
+            json.encoder.encode_basestring_ascii,
+            None,
+            ": ",
+            ", ",
+            False,
+            False,
+            True,
+        )
+    except TypeError:  # another signature: not the encoder this was written for
+        return base.encode
+
+    def encode(value: Any) -> str:
+        return "".join(made(value, 0))
+
+    sample = {"a": "é\n", "b": [1, 2.5, None, True, False], "c": {"d": -0.0, "e": 1e300}}
+    return encode if encode(sample) == base.encode(sample) else base.encode
+
+
+_encode = _json_encoder()
 
 
 class _Stuck(Exception):
@@ -129,8 +165,11 @@ class FakeKaphila:
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         #: The phones of calls still going, by handle (a finished call's is let go).
         self._phones: dict[int, Phone] = {}
-        #: What waits for the next change (``changed``), each woken once.
+        #: What waits for the next change (``changed``), each woken once; and what
+        #: waits for the next change but a webhook (a phone whose flow is busy outside
+        #: any wait: what it looks for comes with a command, a wait or the call's end).
         self._waiters: list[Parking] = []
+        self._webhooks_aside: list[Parking] = []
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
@@ -212,20 +251,21 @@ class FakeKaphila:
         if callee is None:
             how = normalize_answer(answer, where="answer")
             callee = Callee(answer=how, answer_after=0.0)
-        region = self.runtime.default_region
-        self.provider.expect_call(normalize_number(number, default_region=region), callee)
         handle = await self.runtime.start(number, flow, **dial_options)
+        # The flow's task has not run yet: the callee is expected before it dials (at
+        # the number as the runtime read it), and only if the call is started.
+        self.provider.expect_call(handle.number, callee)
         phone = Phone(self, handle)
         self._phones[id(handle)] = phone
         handle.add_done_callback(self._ended)  # not a closure over the phone: no cycle
-        handle.add_wait_callback(self._change)
+        handle.add_wait_callback(partial(self._flow_waits, id(handle)))
         return phone
 
     # -- the transport's side --------------------------------------------------------
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
-        if self._waiters and not isinstance(command, MakeCall):
+        if (self._waiters or self._webhooks_aside) and not isinstance(command, MakeCall):
             # Placing a call gives no phone anything to see: what it waits for comes
             # with the call's webhooks, its flow's next command or its flow's wait.
             self._change()
@@ -243,15 +283,17 @@ class FakeKaphila:
         return None
 
     def _deliver(self, webhooks: list[Webhook]) -> None:
-        receive = self.runtime.receive_webhook
+        runtime = self.runtime
         deliveries = self.deliveries
         for webhook in webhooks:
             token = webhook.url.rpartition("/")[2]
-            body = _encode(webhook.event.to_payload()).encode()
+            event = webhook.event
+            body = _encode(event.to_payload()).encode()
             if not self._secrets:
-                # Unsigned, the intake reads no header but the content type (its default).
-                reply = receive(token, body)
-                deliveries.append((webhook.event, reply.status))
+                # Unsigned, the intake takes the event as it is: the body it stands for
+                # is not parsed back (only its size and its duplicate identity count).
+                reply = receive_event(runtime, token, event, body)
+                deliveries.append((event, reply.status))
                 continue
             headers = dict(_HEADERS)
             msg_id = webhook.message_id
@@ -259,13 +301,33 @@ class FakeKaphila:
             headers["webhook-id"] = msg_id
             headers["webhook-timestamp"] = str(stamp)
             headers["webhook-signature"] = sign(self._secrets[0], msg_id, stamp, body)
-            reply = receive(token, body, headers=headers)
-            deliveries.append((webhook.event, reply.status))
+            reply = runtime.receive_webhook(token, body, headers=headers)
+            deliveries.append((event, reply.status))
         if self._waiters:
-            self._change()
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                waiter.notify()
 
     def _ended(self, handle: CallHandle) -> None:
         self._phones.pop(id(handle), None)
+        self._change()
+
+    def _flow_waits(self, phone_key: int) -> None:
+        """A flow starts waiting for an event: what waits for changes looks again, as
+        the flow may wait for its caller now; unless its call is under way at the
+        provider (ringing, playing, a webhook on its way), which moves on by a webhook
+        (itself a change) before the flow can be waiting for the caller."""
+        phone = self._phones.get(phone_key)
+        call_id = phone.call_id if phone is not None else None
+        if call_id is not None:
+            provider = self.provider
+            gather_at = provider.pending_gather_timeout(call_id)
+            if not (provider.idle(call_id) if gather_at is None else provider.quiet(call_id)):
+                # A flow waits: now its webhooks matter to what set them aside.
+                if self._webhooks_aside:
+                    self._waiters.extend(self._webhooks_aside)
+                    self._webhooks_aside = []
+                return
         self._change()
 
     def _change(self) -> None:
@@ -273,12 +335,21 @@ class FakeKaphila:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 waiter.notify()
+        if self._webhooks_aside:
+            waiters, self._webhooks_aside = self._webhooks_aside, []
+            for waiter in waiters:
+                waiter.notify()
 
     async def changed(self, deadline: float = math.inf) -> bool:
         """Wait until something happens (a command, a webhook, a call's end): ``True``;
         or until the loop's clock reaches ``deadline`` first: ``False``."""
+        return await self._changed(deadline, webhooks=True)
+
+    async def _changed(self, deadline: float = math.inf, *, webhooks: bool) -> bool:
+        """``changed``; without ``webhooks``, a webhook delivered is no change until a
+        flow starts waiting (a command, a flow's wait, a call's end, an alarm is)."""
         waiter = Parking()
-        self._waiters.append(waiter)
+        (self._waiters if webhooks else self._webhooks_aside).append(waiter)
         if deadline == math.inf:
             await waiter.park()
             return True
@@ -536,12 +607,17 @@ class Phone:
                 call_id = self._handle.call_id or ""
                 gather_at = fake.provider.pending_gather_timeout(call_id)
                 if gather_at is None:
-                    if self._handle.parked and fake.provider.idle(call_id):
+                    parked = self._handle.parked
+                    if parked and fake.provider.idle(call_id):
                         # It waits for this caller outside a gather (keys(), wait_for).
                         if stuck_is_error:
                             raise _stuck_error(expecting, self._handle.waiting_for)
                         raise _Stuck
-                    await fake.changed()
+                    # A flow busy outside any wait (sending, playing, sleeping) moves on
+                    # with a command, a wait or its end, each a change: the webhooks
+                    # meanwhile change nothing this loop reads (a gather starts with
+                    # its command).
+                    await fake._changed(webhooks=parked)
                     continue
                 if self._handle.awaiting_keys and fake.provider.quiet(call_id):
                     # Nothing but this caller can move it on.
