@@ -18,7 +18,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from types import MappingProxyType
 
 from . import _events as ev
@@ -46,6 +46,7 @@ KEYS = frozenset("0123456789*#")
 #: The ``extra`` of every event the model emits: it knows all its fields (one shared,
 #: read-only mapping rather than an empty dict per event).
 _NO_EXTRA: Mapping[str, object] = MappingProxyType({})
+_EPOCH = date(1970, 1, 1)
 
 
 @functools.lru_cache(maxsize=256)
@@ -53,14 +54,30 @@ def iso_timestamp(now: float) -> str:
     """Kaphila's timestamp form: ISO 8601, UTC, milliseconds, ``Z``.
 
     Events come in bursts at one moment (virtual time stands still between jumps), so
-    each moment is formatted once."""
-    return _iso_moment(now)
+    each moment is formatted once; and many moments in one second, so each second's
+    date and time of day is formatted once. Rounded as ``datetime.fromtimestamp`` rounds
+    (to the microsecond, half to even), then cut to the millisecond as ``isoformat`` cuts.
+    """
+    fraction, whole = math.modf(now)
+    micro = round(fraction * 1e6)
+    seconds = int(whole)
+    if micro >= 1_000_000:
+        seconds += 1
+        micro -= 1_000_000
+    elif micro < 0:
+        seconds -= 1
+        micro += 1_000_000
+    return f"{_iso_second(seconds)}{micro // 1000:03d}Z"
 
 
 @functools.lru_cache(maxsize=64)
-def _iso_moment(now: float) -> str:
-    moment = datetime.fromtimestamp(now, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso_second(seconds: int) -> str:
+    """``2026-01-01T00:00:05.``: a second since the epoch, up to its fraction."""
+    day, second = divmod(seconds, 86_400)
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    calendar_day = (_EPOCH + timedelta(days=day)).isoformat()
+    return f"{calendar_day}T{hour:02d}:{minute:02d}:{second:02d}."
 
 
 @dataclass(frozen=True, slots=True)
