@@ -47,6 +47,9 @@ KEYS = frozenset("0123456789*#")
 #: read-only mapping rather than an empty dict per event).
 _NO_EXTRA: Mapping[str, object] = MappingProxyType({})
 _EPOCH = date(1970, 1, 1)
+#: What ``take_events`` and ``take_finished`` answer when there is nothing (never changed).
+_NO_EVENTS: list[ev.Event] = []
+_NO_PLAYBACKS: list[Playback] = []
 
 
 @functools.lru_cache(maxsize=256)
@@ -146,8 +149,10 @@ class CallModel:
     recording_active: bool = False
     _gather: _GatherState | None = None
     _playbacks: list[Playback] = field(default_factory=list)
-    _finished: list[Playback] = field(default_factory=list)
-    _events: list[ev.Event] = field(default_factory=list)
+    #: Playbacks finished and events emitted since the last take (``None``: none, and
+    #: no list kept: most calls spend most of their life with nothing to take).
+    _finished: list[Playback] | None = None
+    _events: list[ev.Event] | None = None
     _serial: int = 0
 
     def __post_init__(self) -> None:
@@ -202,16 +207,18 @@ class CallModel:
     def take_events(self) -> list[ev.Event]:
         """The events emitted since the last take (read the list, never change it)."""
         out = self._events
-        if out:
-            self._events = []
+        if out is None:
+            return _NO_EVENTS
+        self._events = None
         return out
 
     def take_finished(self) -> list[Playback]:
         """Playbacks whose HTTP answer is now due (played, or cut by the end); read the
         list, never change it."""
         out = self._finished
-        if out:
-            self._finished = []
+        if out is None:
+            return _NO_PLAYBACKS
+        self._finished = None
         return out
 
     def timers(self) -> list[Timer]:
@@ -276,7 +283,7 @@ class CallModel:
         for playback in [p for p in self._playbacks if p.ends_at <= now]:
             self._playbacks.remove(playback)
             playback.played = True
-            self._finished.append(playback)
+            self._finish(playback)
             self._emit(ev.TtsPlayed, playback.ends_at, playback_id=playback.playback_id)
         gather = self._gather
         if gather is not None and now >= gather.deadline:
@@ -443,8 +450,14 @@ class CallModel:
     def _cut_playbacks(self) -> None:
         for playback in self._playbacks:
             playback.played = False
-            self._finished.append(playback)
+            self._finish(playback)
         self._playbacks.clear()
+
+    def _finish(self, playback: Playback) -> None:
+        if self._finished is None:
+            self._finished = [playback]
+        else:
+            self._finished.append(playback)
 
     def _recording(self) -> ev.Recording:
         return ev.Recording(f"{self.call_id}.wav", f"rec-{self.call_id}", self.recording_active)
@@ -475,6 +488,8 @@ class CallModel:
         )
 
     def _emit(self, cls: type[ev.Event], at: float, **fields: object) -> None:
-        self._events.append(
-            cls(call_id=self.call_id, timestamp=iso_timestamp(at), extra=_NO_EXTRA, **fields)  # type: ignore[arg-type]
-        )
+        event = cls(call_id=self.call_id, timestamp=iso_timestamp(at), extra=_NO_EXTRA, **fields)  # type: ignore[arg-type]
+        if self._events is None:
+            self._events = [event]
+        else:
+            self._events.append(event)

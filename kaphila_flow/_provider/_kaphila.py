@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import _events as ev
@@ -48,6 +48,8 @@ R = TypeVar("R")
 
 DEFAULT_KEY = "ak_simulator"
 _OUTCOMES = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
+#: What ``take_webhooks`` answers when none is due (never changed).
+_NO_WEBHOOKS: list[Webhook] = []
 #: Ended calls kept for ``GET /calls`` and late requests, oldest dropped first.
 RETAIN_FINISHED = 10_000
 
@@ -85,11 +87,15 @@ class ProviderCall:
     webhook_url: str | None
     charged: bool = False
     due: float | None = None  # when it next needs the provider's attention
+    #: What is due then: the callee's action (``None``: the model's timer), as
+    #: ``_changed`` last found it (every change to the call goes through it).
+    action: Action | None = None
     last_webhook_due: float = 0.0
     #: The reorder fault's event and its message id, out after the next event.
     held_back: tuple[ev.Event, str] | None = None
     queued: int = 0  # webhooks in the outbox, not yet taken by the host
-    playbacks: list[PendingPlayback] = field(default_factory=list)
+    #: The playbacks whose HTTP answer waits for their end (``None``: none).
+    playbacks: list[PendingPlayback] | None = None
 
 
 class Provider:
@@ -172,7 +178,10 @@ class Provider:
                 else model.play(command, now)
             )
             reply = PendingPlayback(model.call_id, playback)
-            call.playbacks.append(reply)
+            if call.playbacks is None:
+                call.playbacks = [reply]
+            else:
+                call.playbacks.append(reply)
             self._changed(call, now)
         elif isinstance(command, Gather):
             call = self._live(command.call_id)
@@ -204,8 +213,10 @@ class Provider:
 
     def take_finished_playbacks(self) -> list[PendingPlayback]:
         """Playbacks whose HTTP answer is now due (played, or cut by the call's end)."""
-        out, self._done_playbacks = self._done_playbacks, []
-        return out
+        out = self._done_playbacks
+        if out:
+            self._done_playbacks = []
+        return out  # read it, never change it: empty, it is the provider's own
 
     def _make_call(self, account: AccountState, command: MakeCall, now: float) -> MakeCallReply:
         number = self._number(command.number, "number")
@@ -339,19 +350,20 @@ class Provider:
             if call.due != at:
                 continue  # superseded by a later schedule
             call.due = None
-            model = call.model
-            timer_at = model.next_timer_at()
-            action = call.run.next_action(model)
-            if action is not None and (timer_at is None or action[0] < timer_at):
-                call.run.apply(model, action[1], action[0])
-            elif timer_at is not None:
-                model.advance(timer_at)
+            action, call.action = call.action, None
+            if action is not None:
+                call.run.apply(call.model, action, at)
+            else:
+                call.model.advance(at)
             self._changed(call, at)
 
     def take_webhooks(self, now: float) -> list[Webhook]:
-        """Webhooks due by ``now``, in order (each call's in the order it emitted them)."""
-        out: list[Webhook] = []
+        """Webhooks due by ``now``, in order (each call's in the order it emitted them).
+        Read the list, never change it (with none due, it is one shared empty list)."""
         outbox = self._outbox
+        if not outbox or outbox[0][0] > now:
+            return _NO_WEBHOOKS
+        out: list[Webhook] = []
         while outbox and outbox[0][0] <= now:
             webhook = heapq.heappop(outbox)[2]
             call = self.calls.get(webhook.event.call_id)
@@ -407,10 +419,14 @@ class Provider:
         if events and self.on_events is not None:
             self.on_events(call, events, now)
         for playback in model.take_finished():
-            for pending in call.playbacks:
+            pendings = call.playbacks
+            for pending in pendings or ():
                 if pending.playback is playback:
-                    call.playbacks.remove(pending)
+                    assert pendings is not None
+                    pendings.remove(pending)
                     self._done_playbacks.append(pending)
+                    if not pendings:
+                        call.playbacks = None
                     break
         if model.phase is Phase.ENDED:
             self._retire(call, now)
@@ -418,7 +434,9 @@ class Provider:
         due = model.next_timer_at()
         action = call.run.next_action(model)
         if action is not None and (due is None or action[0] < due):
-            due = action[0]
+            due, call.action = action
+        else:
+            call.action = None
         if due is not None and due != call.due:
             call.due = due
             self._seq += 1
