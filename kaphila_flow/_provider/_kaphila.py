@@ -414,10 +414,28 @@ class Provider:
             call.charged = True  # Kaphila deducts credits when a call is answered
             call.account.credits = max(0, call.account.credits - 1)
         events = model.take_events()
-        for event in events:
-            self._emit(call, event, now)
-        if events and self.on_events is not None:
-            self.on_events(call, events, now)
+        if events:
+            url = call.webhook_url
+            if url is None:
+                pass
+            elif call.held_back is None and self.faults._webhooks_untouched:
+                # The usual day: one copy each, now, after what the call sent before
+                # (no draws), in the order the model emitted them.
+                leaves = max(now, call.last_webhook_due)
+                outbox, seq, sent = self._outbox, self._seq, self._messages
+                for event in events:
+                    seq += 1
+                    sent += 1
+                    webhook = Webhook(url, event, leaves, f"msg_{sent}")
+                    heapq.heappush(outbox, (leaves, seq, webhook))
+                self._seq, self._messages = seq, sent
+                call.last_webhook_due = leaves
+                call.queued += len(events)
+            else:
+                for event in events:
+                    self._emit(call, url, event, now)
+            if self.on_events is not None:
+                self.on_events(call, events, now)
         for playback in model.take_finished():
             pendings = call.playbacks
             for pending in pendings or ():
@@ -442,16 +460,10 @@ class Provider:
             self._seq += 1
             heapq.heappush(self._agenda, (due, self._seq, call))
 
-    def _emit(self, call: ProviderCall, event: ev.Event, now: float) -> None:
-        if call.webhook_url is None:
-            return
+    def _emit(self, call: ProviderCall, url: str, event: ev.Event, now: float) -> None:
+        """Send ``event`` as the fault switches have it: lost, late, twice, or swapped
+        with the call's next one."""
         faults = self.faults
-        if call.held_back is None and faults._webhooks_untouched:
-            # The usual day: one copy, now, after what the call sent before (no draws).
-            self._messages += 1
-            due = max(now, call.last_webhook_due)
-            self._queue(call, Webhook(call.webhook_url, event, due, f"msg_{self._messages}"))
-            return
         if faults.chance(faults.drop):
             self.dropped.append(event)
             return
@@ -468,7 +480,7 @@ class Provider:
         for out, message_id in messages:
             late = faults.outcome_delay if isinstance(out, _OUTCOMES) else 0.0
             due = max(now + faults.delay() + late, call.last_webhook_due)
-            self._queue(call, Webhook(call.webhook_url, out, due, message_id))
+            self._queue(call, Webhook(url, out, due, message_id))
 
     def _queue(self, call: ProviderCall, webhook: Webhook) -> None:
         call.last_webhook_due = webhook.due
