@@ -331,8 +331,9 @@ class Provider:
 
     def next_deadline(self) -> float | None:
         """When the provider next needs ``advance`` or has a webhook due, if ever."""
-        self._drop_stale()
         agenda, outbox = self._agenda, self._outbox
+        while agenda and agenda[0][2].due != agenda[0][0]:
+            heapq.heappop(agenda)  # superseded by a later schedule
         if not outbox:
             return agenda[0][0] if agenda else None
         if agenda and agenda[0][0] < outbox[0][0]:
@@ -502,8 +503,3 @@ class Provider:
         while len(self._finished) > self._retain:
             old, _ = self._finished.popitem(last=False)
             self.calls.pop(old, None)
-
-    def _drop_stale(self) -> None:
-        agenda = self._agenda
-        while agenda and agenda[0][2].due != agenda[0][0]:
-            heapq.heappop(agenda)
