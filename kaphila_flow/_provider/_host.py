@@ -278,19 +278,29 @@ class ProviderHost:
         try:
             while True:
                 self._round()
-                due = self._next_due()
-                self._sleeping_until = due
-                self._reached = False
+                due = self._sleeping_until = self._next_due()
                 # trio's own scope: this path runs on trio only, and anyio's wrapper adds
-                # its bookkeeping to each round and to each move of the deadline.
+                # its bookkeeping to each round and to each move of the deadline. A scope
+                # serves until its deadline comes (it is cancelled then): a nudge's round
+                # runs in it and moves its deadline.
                 with trio.CancelScope(deadline=self._wake_at(due)) as sleep:
-                    self._sleep = sleep
-                    try:
-                        await wait(abort)  # until a nudge, or the scope's deadline
-                    finally:
-                        self._sleep = None
-                if self._reached and self._last < self._sleeping_until:
-                    self._last = self._sleeping_until  # the loop's clock reached it
+                    self._reached = False
+                    while True:
+                        self._sleep = sleep
+                        try:
+                            await wait(abort)  # until a nudge, or the scope's deadline
+                        finally:
+                            self._sleep = None
+                        if self._reached:
+                            break
+                        self._round()
+                        due = self._next_due()
+                        if due != self._sleeping_until:
+                            self._sleeping_until = due
+                            sleep.deadline = self._wake_at(due)
+                until = self._sleeping_until
+                if self._last < until and self._wake_at(until) <= self._clock():
+                    self._last = until  # the loop's clock reached it; rounding aside
         finally:
             self._resume = None
 
