@@ -193,14 +193,18 @@ class CalleeRun:
                 self._presses = [
                     (started + step.after + i * KEY_GAP, key) for i, key in enumerate(step.keys)
                 ]
+        presses = self._presses
+        hang_up_after = callee.hang_up_after
+        if not presses and hang_up_after is None:
+            return by_hand  # the usual answered call: nothing scripted to come
         candidates: list[tuple[float, Action]] = []
         if by_hand is not None:
             candidates.append(by_hand)
-        if self._presses and model.gathering is not None:
-            at, key = self._presses[0]
+        if presses and model.gathering is not None:
+            at, key = presses[0]
             candidates.append((at, Action("press", key)))
-        if callee.hang_up_after is not None and model.answered_at is not None:
-            candidates.append((model.answered_at + callee.hang_up_after, _HANG_UP))
+        if hang_up_after is not None and model.answered_at is not None:
+            candidates.append((model.answered_at + hang_up_after, _HANG_UP))
         return _earliest(candidates)
 
     def apply(self, model: CallModel, action: Action, now: float) -> None:
