@@ -129,22 +129,31 @@ class Action:
     how: AnswerMode = "human"
 
 
+#: What a scripted callee does when the phone rings, by its answer mode (one shared,
+#: immutable action each, rather than one per call).
+_ON_RING: dict[str, Action] = {
+    "human": Action("answer", how="human"),
+    "machine": Action("answer", how="machine"),
+    "unknown": Action("answer", how="unknown"),
+    "busy": Action("reject"),
+}
+_HANG_UP = Action("hang_up")
+
+
 class CalleeRun:
     """One callee's progress on one call: its script, and what a person did by hand."""
 
-    __slots__ = ("_answer", "_by_hand", "_gather_seen", "_presses", "_steps", "callee")
+    __slots__ = ("_answer", "_by_hand", "_gather_seen", "_presses", "_step", "callee")
 
     def __init__(self, callee: Callee) -> None:
         self.callee = callee
-        #: What the callee does when the phone rings (made once: asked on each change).
-        self._answer: Action | None = None
-        if callee.answer in ("human", "machine", "unknown"):
-            self._answer = Action("answer", how=callee.answer)
-        elif callee.answer == "busy":
-            self._answer = Action("reject")
-        self._steps = list(callee.keys)
+        #: What the callee does when the phone rings (asked on each change).
+        self._answer: Action | None = _ON_RING.get(callee.answer)
+        #: The next of the callee's ``keys`` steps, one per gather.
+        self._step = 0
         self._gather_seen: float | None = None
-        self._presses: list[tuple[float, str]] = []
+        #: The keys this gather's step presses, and when (the pressed ones dropped).
+        self._presses: list[tuple[float, str]] | None = None
         #: Actions a person took (a test's phone, the dev phone), due in order.
         self._by_hand: deque[tuple[float, Action]] | None = None
 
@@ -162,37 +171,50 @@ class CalleeRun:
 
     def next_action(self, model: CallModel) -> tuple[float, Action] | None:
         """The callee's next action on ``model`` and when it is due (model time)."""
-        if model.phase is Phase.ENDED:
+        phase = model.phase
+        if phase is Phase.ENDED:
             return None
         callee = self.callee
-        candidates: list[tuple[float, Action]] = []
-        if self._by_hand:
-            candidates.append(self._by_hand[0])
-        if model.phase is Phase.RINGING:
+        by_hand = self._by_hand[0] if self._by_hand else None
+        if phase is Phase.RINGING:
             # no-answer: the ring timeout ends it; held: only by hand
-            if self._answer is not None:
-                candidates.append((model.created_at + callee.answer_after, self._answer))
-            return _earliest(candidates)
+            if self._answer is None:
+                return by_hand
+            scripted = (model.created_at + callee.answer_after, self._answer)
+            return scripted if by_hand is None or scripted[0] < by_hand[0] else by_hand
         started = model.gather_started_at
         if started is not None and started != self._gather_seen:
             self._gather_seen = started
-            self._presses = []
-            if self._steps:
-                step = self._steps.pop(0)
+            self._presses = None
+            steps = callee.keys
+            if self._step < len(steps):
+                step = steps[self._step]
+                self._step += 1
                 self._presses = [
                     (started + step.after + i * KEY_GAP, key) for i, key in enumerate(step.keys)
                 ]
-        if self._presses and model.gathering is not None:
-            at, key = self._presses[0]
+        presses = self._presses
+        hang_up_after = callee.hang_up_after
+        if not presses and hang_up_after is None:
+            return by_hand  # the usual answered call: nothing scripted to come
+        candidates: list[tuple[float, Action]] = []
+        if by_hand is not None:
+            candidates.append(by_hand)
+        if presses and model.gathering is not None:
+            at, key = presses[0]
             candidates.append((at, Action("press", key)))
-        if callee.hang_up_after is not None and model.answered_at is not None:
-            candidates.append((model.answered_at + callee.hang_up_after, Action("hang_up")))
+        if hang_up_after is not None and model.answered_at is not None:
+            candidates.append((model.answered_at + hang_up_after, _HANG_UP))
         return _earliest(candidates)
 
     def apply(self, model: CallModel, action: Action, now: float) -> None:
-        if self._by_hand and self._by_hand[0][1] is action:
-            self._by_hand.popleft()
+        by_hand = self._by_hand
+        if by_hand and by_hand[0][1] is action:
+            by_hand.popleft()
+            if not by_hand:
+                self._by_hand = None  # nothing kept for a person who is done
         elif action.kind == "press":
+            assert self._presses
             self._presses.pop(0)
         if action.kind == "answer":
             model.answer(now, machine=action.how == "machine", unsure=action.how == "unknown")

@@ -18,7 +18,7 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from types import MappingProxyType
 
 from . import _events as ev
@@ -46,6 +46,10 @@ KEYS = frozenset("0123456789*#")
 #: The ``extra`` of every event the model emits: it knows all its fields (one shared,
 #: read-only mapping rather than an empty dict per event).
 _NO_EXTRA: Mapping[str, object] = MappingProxyType({})
+_EPOCH = date(1970, 1, 1)
+#: What ``take_events`` and ``take_finished`` answer when there is nothing (never changed).
+_NO_EVENTS: list[ev.Event] = []
+_NO_PLAYBACKS: list[Playback] = []
 
 
 @functools.lru_cache(maxsize=256)
@@ -53,14 +57,30 @@ def iso_timestamp(now: float) -> str:
     """Kaphila's timestamp form: ISO 8601, UTC, milliseconds, ``Z``.
 
     Events come in bursts at one moment (virtual time stands still between jumps), so
-    each moment is formatted once."""
-    return _iso_moment(now)
+    each moment is formatted once; and many moments in one second, so each second's
+    date and time of day is formatted once. Rounded as ``datetime.fromtimestamp`` rounds
+    (to the microsecond, half to even), then cut to the millisecond as ``isoformat`` cuts.
+    """
+    fraction, whole = math.modf(now)
+    micro = round(fraction * 1e6)
+    seconds = int(whole)
+    if micro >= 1_000_000:
+        seconds += 1
+        micro -= 1_000_000
+    elif micro < 0:
+        seconds -= 1
+        micro += 1_000_000
+    return f"{_iso_second(seconds)}{micro // 1000:03d}Z"
 
 
 @functools.lru_cache(maxsize=64)
-def _iso_moment(now: float) -> str:
-    moment = datetime.fromtimestamp(now, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso_second(seconds: int) -> str:
+    """``2026-01-01T00:00:05.``: a second since the epoch, up to its fraction."""
+    day, second = divmod(seconds, 86_400)
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    calendar_day = (_EPOCH + timedelta(days=day)).isoformat()
+    return f"{calendar_day}T{hour:02d}:{minute:02d}:{second:02d}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +149,10 @@ class CallModel:
     recording_active: bool = False
     _gather: _GatherState | None = None
     _playbacks: list[Playback] = field(default_factory=list)
-    _finished: list[Playback] = field(default_factory=list)
-    _events: list[ev.Event] = field(default_factory=list)
+    #: Playbacks finished and events emitted since the last take (``None``: none, and
+    #: no list kept: most calls spend most of their life with nothing to take).
+    _finished: list[Playback] | None = None
+    _events: list[ev.Event] | None = None
     _serial: int = 0
 
     def __post_init__(self) -> None:
@@ -185,16 +207,18 @@ class CallModel:
     def take_events(self) -> list[ev.Event]:
         """The events emitted since the last take (read the list, never change it)."""
         out = self._events
-        if out:
-            self._events = []
+        if out is None:
+            return _NO_EVENTS
+        self._events = None
         return out
 
     def take_finished(self) -> list[Playback]:
         """Playbacks whose HTTP answer is now due (played, or cut by the end); read the
         list, never change it."""
         out = self._finished
-        if out:
-            self._finished = []
+        if out is None:
+            return _NO_PLAYBACKS
+        self._finished = None
         return out
 
     def timers(self) -> list[Timer]:
@@ -259,7 +283,7 @@ class CallModel:
         for playback in [p for p in self._playbacks if p.ends_at <= now]:
             self._playbacks.remove(playback)
             playback.played = True
-            self._finished.append(playback)
+            self._finish(playback)
             self._emit(ev.TtsPlayed, playback.ends_at, playback_id=playback.playback_id)
         gather = self._gather
         if gather is not None and now >= gather.deadline:
@@ -426,8 +450,14 @@ class CallModel:
     def _cut_playbacks(self) -> None:
         for playback in self._playbacks:
             playback.played = False
-            self._finished.append(playback)
+            self._finish(playback)
         self._playbacks.clear()
+
+    def _finish(self, playback: Playback) -> None:
+        if self._finished is None:
+            self._finished = [playback]
+        else:
+            self._finished.append(playback)
 
     def _recording(self) -> ev.Recording:
         return ev.Recording(f"{self.call_id}.wav", f"rec-{self.call_id}", self.recording_active)
@@ -458,6 +488,8 @@ class CallModel:
         )
 
     def _emit(self, cls: type[ev.Event], at: float, **fields: object) -> None:
-        self._events.append(
-            cls(call_id=self.call_id, timestamp=iso_timestamp(at), extra=_NO_EXTRA, **fields)  # type: ignore[arg-type]
-        )
+        event = cls(call_id=self.call_id, timestamp=iso_timestamp(at), extra=_NO_EXTRA, **fields)  # type: ignore[arg-type]
+        if self._events is None:
+            self._events = [event]
+        else:
+            self._events.append(event)

@@ -81,10 +81,17 @@ class TimerHeap(Generic[T]):
 
     def next_at(self) -> float | None:
         """The earliest time still wanted, if any."""
-        heap = self._heap
-        while heap and not self._live(heap[0]):
-            heapq.heappop(heap)
-            self._withdrawn = max(0, self._withdrawn - 1)
+        heap, wanted = self._heap, self._wanted
+        if wanted is not None:  # (``_live``, inline: asked on every look)
+            while heap and heap[0][1] not in wanted:
+                heapq.heappop(heap)
+                self._withdrawn = max(0, self._withdrawn - 1)
+        else:
+            alive = self._alive
+            assert alive is not None
+            while heap and not alive(heap[0][2], heap[0][1]):
+                heapq.heappop(heap)
+                self._withdrawn = max(0, self._withdrawn - 1)
         return heap[0][0] if heap else None
 
     def pop_due(self, now: float) -> T | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from kaphila_flow import events
@@ -22,6 +24,25 @@ def names(model: CallModel) -> list[str]:
 
 def test_timestamps_are_iso_utc_with_milliseconds() -> None:
     assert iso_timestamp(T0 + 0.25) == "2026-01-01T00:00:00.250Z"
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        T0 + 0.9999995,  # rounds up to the next second
+        T0 + 86_399.9999996,  # and to the next day
+        T0 + 1.0004999,
+        T0 + 1.0005,
+        0.0,
+        -0.0000004,  # before the epoch, rounding to it
+        -1.25,
+        951_782_400.5,  # 2000-02-29
+        4_102_444_799.999,  # 2099-12-31
+    ],
+)
+def test_timestamps_match_datetime(moment: float) -> None:
+    expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+    assert iso_timestamp(moment) == expected.replace("+00:00", "Z")
 
 
 def test_ringing_then_answered_with_amd() -> None:

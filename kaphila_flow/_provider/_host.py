@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -63,6 +64,10 @@ class ProviderHost:
         #: The scope the scheduler sleeps in (None while it runs), and until when (in
         #: provider time): a poke that brings nothing earlier leaves it asleep.
         self._sleep: trio.CancelScope | None = None
+        #: On trio, what resumes the scheduler's task, and whether its scope's deadline
+        #: (rather than a nudge) woke it.
+        self._resume: Callable[[], None] | None = None
+        self._reached = False
         self._sleeping_until = math.inf
         #: Where each request waiting for its playback to finish is parked.
         self._playbacks: dict[int, Parking] = {}
@@ -170,7 +175,8 @@ class ProviderHost:
         if due <= self._last:
             # Due already: resume the scheduler (one step), rather than cancel its sleep.
             self._sleep = None
-            self._parking.notify()
+            assert self._resume is not None
+            self._resume()
             return
         if due != self._sleeping_until:
             self._sleeping_until = due
@@ -253,7 +259,9 @@ class ProviderHost:
             else:
                 import trio
 
-                self._clock = trio.current_time
+                # The run's clock itself: what trio.current_time() reads, without the
+                # two calls it takes to get there.
+                self._clock = trio.lowlevel.current_clock().current_time
                 await self._run_in_task(task_status)
         finally:
             self._clock = anyio.current_time
@@ -263,22 +271,54 @@ class ProviderHost:
     async def _run_in_task(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         import trio
 
-        park = self._parking.park
+        self._resume = functools.partial(trio.lowlevel.reschedule, trio.lowlevel.current_task())
+        wait = trio.lowlevel.wait_task_rescheduled
+        abort = self._abort_sleep
         task_status.started()
-        while True:
-            self._round()
-            due = self._next_due()
-            self._sleeping_until = due
-            # trio's own scope: this path runs on trio only, and anyio's wrapper adds
-            # its bookkeeping to each round and to each move of the deadline.
-            with trio.CancelScope(deadline=self._wake_at(due)) as sleep:
-                self._sleep = sleep
-                try:
-                    await park()  # until the scope's deadline (no timer at infinity)
-                finally:
-                    self._sleep = None
-            if sleep.cancelled_caught and self._last < self._sleeping_until:
-                self._last = self._sleeping_until  # the loop's clock reached it; rounding aside
+        try:
+            while True:
+                self._round()
+                due = self._sleeping_until = self._next_due()
+                # trio's own scope: this path runs on trio only, and anyio's wrapper adds
+                # its bookkeeping to each round and to each move of the deadline. A scope
+                # serves until its deadline comes (it is cancelled then): a nudge's round
+                # runs in it and moves its deadline.
+                with trio.CancelScope(deadline=self._wake_at(due)) as sleep:
+                    self._reached = False
+                    while True:
+                        self._sleep = sleep
+                        try:
+                            await wait(abort)  # until a nudge, or the scope's deadline
+                        finally:
+                            self._sleep = None
+                        if self._reached:
+                            break
+                        self._round()
+                        due = self._next_due()
+                        if due != self._sleeping_until:
+                            self._sleeping_until = due
+                            sleep.deadline = self._wake_at(due)
+                until = self._sleeping_until
+                if self._last < until and self._wake_at(until) <= self._clock():
+                    self._last = until  # the loop's clock reached it; rounding aside
+        finally:
+            self._resume = None
+
+    def _abort_sleep(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
+        """trio cancels the sleeping scheduler. Its own scope's deadline came: it wakes
+        for a round, as from a nudge (no ``Cancelled`` raised, caught and thrown away
+        each round). Any other cancellation goes through."""
+        import trio
+
+        sleep, self._sleep = self._sleep, None
+        if sleep is not None and sleep.cancel_called:
+            # Only the deadline cancels this scope; an outer cancellation that came at
+            # the same moment is still there at the next sleep, and raised there.
+            self._reached = True
+            assert self._resume is not None
+            self._resume()
+            return trio.lowlevel.Abort.FAILED  # resumed already, just above
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def handle(self, account: AccountState, command: Command[R]) -> R:
         """Carry out a request that answers at once (anything but a playback)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import _events as ev
@@ -48,6 +48,8 @@ R = TypeVar("R")
 
 DEFAULT_KEY = "ak_simulator"
 _OUTCOMES = (ev.GatherComplete, ev.GatherTimeout, ev.GatherFailed)
+#: What ``take_webhooks`` answers when none is due (never changed).
+_NO_WEBHOOKS: list[Webhook] = []
 #: Ended calls kept for ``GET /calls`` and late requests, oldest dropped first.
 RETAIN_FINISHED = 10_000
 
@@ -85,11 +87,15 @@ class ProviderCall:
     webhook_url: str | None
     charged: bool = False
     due: float | None = None  # when it next needs the provider's attention
+    #: What is due then: the callee's action (``None``: the model's timer), as
+    #: ``_changed`` last found it (every change to the call goes through it).
+    action: Action | None = None
     last_webhook_due: float = 0.0
     #: The reorder fault's event and its message id, out after the next event.
     held_back: tuple[ev.Event, str] | None = None
     queued: int = 0  # webhooks in the outbox, not yet taken by the host
-    playbacks: list[PendingPlayback] = field(default_factory=list)
+    #: The playbacks whose HTTP answer waits for their end (``None``: none).
+    playbacks: list[PendingPlayback] | None = None
 
 
 class Provider:
@@ -172,7 +178,10 @@ class Provider:
                 else model.play(command, now)
             )
             reply = PendingPlayback(model.call_id, playback)
-            call.playbacks.append(reply)
+            if call.playbacks is None:
+                call.playbacks = [reply]
+            else:
+                call.playbacks.append(reply)
             self._changed(call, now)
         elif isinstance(command, Gather):
             call = self._live(command.call_id)
@@ -204,8 +213,10 @@ class Provider:
 
     def take_finished_playbacks(self) -> list[PendingPlayback]:
         """Playbacks whose HTTP answer is now due (played, or cut by the call's end)."""
-        out, self._done_playbacks = self._done_playbacks, []
-        return out
+        out = self._done_playbacks
+        if out:
+            self._done_playbacks = []
+        return out  # read it, never change it: empty, it is the provider's own
 
     def _make_call(self, account: AccountState, command: MakeCall, now: float) -> MakeCallReply:
         number = self._number(command.number, "number")
@@ -320,8 +331,9 @@ class Provider:
 
     def next_deadline(self) -> float | None:
         """When the provider next needs ``advance`` or has a webhook due, if ever."""
-        self._drop_stale()
         agenda, outbox = self._agenda, self._outbox
+        while agenda and agenda[0][2].due != agenda[0][0]:
+            heapq.heappop(agenda)  # superseded by a later schedule
         if not outbox:
             return agenda[0][0] if agenda else None
         if agenda and agenda[0][0] < outbox[0][0]:
@@ -339,19 +351,20 @@ class Provider:
             if call.due != at:
                 continue  # superseded by a later schedule
             call.due = None
-            model = call.model
-            timer_at = model.next_timer_at()
-            action = call.run.next_action(model)
-            if action is not None and (timer_at is None or action[0] < timer_at):
-                call.run.apply(model, action[1], action[0])
-            elif timer_at is not None:
-                model.advance(timer_at)
+            action, call.action = call.action, None
+            if action is not None:
+                call.run.apply(call.model, action, at)
+            else:
+                call.model.advance(at)
             self._changed(call, at)
 
     def take_webhooks(self, now: float) -> list[Webhook]:
-        """Webhooks due by ``now``, in order (each call's in the order it emitted them)."""
-        out: list[Webhook] = []
+        """Webhooks due by ``now``, in order (each call's in the order it emitted them).
+        Read the list, never change it (with none due, it is one shared empty list)."""
         outbox = self._outbox
+        if not outbox or outbox[0][0] > now:
+            return _NO_WEBHOOKS
+        out: list[Webhook] = []
         while outbox and outbox[0][0] <= now:
             webhook = heapq.heappop(outbox)[2]
             call = self.calls.get(webhook.event.call_id)
@@ -402,15 +415,37 @@ class Provider:
             call.charged = True  # Kaphila deducts credits when a call is answered
             call.account.credits = max(0, call.account.credits - 1)
         events = model.take_events()
-        for event in events:
-            self._emit(call, event, now)
-        if events and self.on_events is not None:
-            self.on_events(call, events, now)
+        if events:
+            url = call.webhook_url
+            if url is None:
+                pass
+            elif call.held_back is None and self.faults._webhooks_untouched:
+                # The usual day: one copy each, now, after what the call sent before
+                # (no draws), in the order the model emitted them.
+                leaves = max(now, call.last_webhook_due)
+                outbox, seq, sent = self._outbox, self._seq, self._messages
+                for event in events:
+                    seq += 1
+                    sent += 1
+                    webhook = Webhook(url, event, leaves, f"msg_{sent}")
+                    heapq.heappush(outbox, (leaves, seq, webhook))
+                self._seq, self._messages = seq, sent
+                call.last_webhook_due = leaves
+                call.queued += len(events)
+            else:
+                for event in events:
+                    self._emit(call, url, event, now)
+            if self.on_events is not None:
+                self.on_events(call, events, now)
         for playback in model.take_finished():
-            for pending in call.playbacks:
+            pendings = call.playbacks
+            for pending in pendings or ():
                 if pending.playback is playback:
-                    call.playbacks.remove(pending)
+                    assert pendings is not None
+                    pendings.remove(pending)
                     self._done_playbacks.append(pending)
+                    if not pendings:
+                        call.playbacks = None
                     break
         if model.phase is Phase.ENDED:
             self._retire(call, now)
@@ -418,22 +453,18 @@ class Provider:
         due = model.next_timer_at()
         action = call.run.next_action(model)
         if action is not None and (due is None or action[0] < due):
-            due = action[0]
+            due, call.action = action
+        else:
+            call.action = None
         if due is not None and due != call.due:
             call.due = due
             self._seq += 1
             heapq.heappush(self._agenda, (due, self._seq, call))
 
-    def _emit(self, call: ProviderCall, event: ev.Event, now: float) -> None:
-        if call.webhook_url is None:
-            return
+    def _emit(self, call: ProviderCall, url: str, event: ev.Event, now: float) -> None:
+        """Send ``event`` as the fault switches have it: lost, late, twice, or swapped
+        with the call's next one."""
         faults = self.faults
-        if call.held_back is None and faults._webhooks_untouched:
-            # The usual day: one copy, now, after what the call sent before (no draws).
-            self._messages += 1
-            due = max(now, call.last_webhook_due)
-            self._queue(call, Webhook(call.webhook_url, event, due, f"msg_{self._messages}"))
-            return
         if faults.chance(faults.drop):
             self.dropped.append(event)
             return
@@ -450,7 +481,7 @@ class Provider:
         for out, message_id in messages:
             late = faults.outcome_delay if isinstance(out, _OUTCOMES) else 0.0
             due = max(now + faults.delay() + late, call.last_webhook_due)
-            self._queue(call, Webhook(call.webhook_url, out, due, message_id))
+            self._queue(call, Webhook(url, out, due, message_id))
 
     def _queue(self, call: ProviderCall, webhook: Webhook) -> None:
         call.last_webhook_due = webhook.due
@@ -472,8 +503,3 @@ class Provider:
         while len(self._finished) > self._retain:
             old, _ = self._finished.popitem(last=False)
             self.calls.pop(old, None)
-
-    def _drop_stale(self) -> None:
-        agenda = self._agenda
-        while agenda and agenda[0][2].due != agenda[0][0]:
-            heapq.heappop(agenda)
