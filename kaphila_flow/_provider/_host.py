@@ -144,7 +144,8 @@ class ProviderHost:
         until the tick, spinning the loop)."""
         if due == math.inf:
             return math.inf
-        at = self.loop_time(due)
+        t0 = self._t0  # (``loop_time``, inline: asked at each move of the wake-up)
+        at = self.loop_time(due) if t0 is None else t0 + (due - self.origin) / self.speed
         ticks = self._ticks_per_second  # k / 1000 is the clock's own reading of tick k
         return math.ceil(at * ticks) / ticks if ticks else at
 
