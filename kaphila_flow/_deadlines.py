@@ -117,6 +117,8 @@ class Deadlines:
         context = contextvars.copy_context()
         context.run(sniffio.current_async_library_cvar.set, "asyncio")
         timer: asyncio.TimerHandle | None = None
+        parking = Parking()
+        failure: BaseException | None = None
 
         def move(at: float) -> None:
             nonlocal timer
@@ -127,16 +129,22 @@ class Deadlines:
                 timer = loop.call_at(at, fire, context=context)
 
         def fire() -> None:
-            nonlocal timer
+            nonlocal timer, failure
             timer = None
-            # A timer may fire a clock resolution early: then nothing is due, and it
-            # is armed again for the same deadline.
-            move(self._ring(loop.time()))
+            try:
+                # A timer may fire a clock resolution early: then nothing is due, and
+                # it is armed again for the same deadline.
+                move(self._ring(loop.time()))
+            except BaseException as error:  # raised by the run task, where it belongs
+                failure = error
+                parking.notify()
 
         self._move = move
         try:
             move(self._ring(loop.time()))
-            await Parking().park()  # until stop() or cancellation
+            while failure is None:
+                await parking.park()  # until stop(), cancellation or a failure
+            raise failure
         finally:
             self._move = None
             if timer is not None:
