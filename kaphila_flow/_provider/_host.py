@@ -28,6 +28,7 @@ import sniffio
 from .._commands import Command, PlaybackReply
 from .._timers import TimerHeap
 from .._wake import Parking
+from .._wallclock import running_clock
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
 
@@ -254,15 +255,12 @@ class ProviderHost:
         self.now()
         self._ticks_per_second = _clock_ticks()
         try:
+            # The run's clock itself: what anyio.current_time() reads, without the
+            # backend lookup (and, on trio, the two calls) it takes to get there.
+            self._clock = running_clock()
             if sniffio.current_async_library() == "asyncio":
-                self._clock = asyncio.get_running_loop().time
                 await self._run_on_timers(task_status)
             else:
-                import trio
-
-                # The run's clock itself: what trio.current_time() reads, without the
-                # two calls it takes to get there.
-                self._clock = trio.lowlevel.current_clock().current_time
                 await self._run_in_task(task_status)
         finally:
             self._clock = anyio.current_time
