@@ -1,28 +1,39 @@
-"""``Deadlines``: one task wakes every call whose deadline has come.
+"""``Deadlines``: one timer wakes every call whose deadline has come.
 
 A parked call costs no task or cancel scope of its own for its deadline: its wait is
-pushed on a heap with the time, and the single timer task (``run``) wakes it when that
-time comes on the event loop's clock (``anyio.current_time``), virtual time included.
-A wait that ends first is dropped when it reaches the top: the heap keeps nothing else
-per deadline.
+pushed on a heap with the time, and the single timer (``run``) wakes it when that time
+comes on the event loop's clock (``anyio.current_time``), virtual time included. A wait
+that ends first is dropped when it reaches the top: the heap keeps nothing else per
+deadline.
 
-The timer task sleeps in a cancel scope whose deadline is the earliest deadline still
-wanted: a new earlier one moves that deadline, and one withdrawn (its wait ended first,
-as most do) moves it later, neither costing a task step; so the task runs only when a
-deadline truly comes, and a loop whose clock jumps never jumps to a deadline no one
-waits for.
+The timer is armed for the earliest deadline still wanted: a new earlier one moves it,
+and one withdrawn (its wait ended first, as most do) moves it later, neither costing a
+task step; so it fires only when a deadline truly comes, and a loop whose clock jumps
+never jumps to a deadline no one waits for. On asyncio it is a loop timer callback (a
+move costs one timer handle, a firing one callback); on trio, which has no timer
+callbacks, a task sleeping in trio's own cancel scope whose deadline the moves set
+(anyio's wrapper would add its bookkeeping to each move), woken by that deadline
+through its abort function rather than by a ``Cancelled`` raised and caught.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import sniffio
 
 from ._session import EventWatch
 from ._timers import TimerHeap
 from ._wake import Parking
+
+if TYPE_CHECKING:
+    import trio
 
 __all__ = ["Deadlines"]
 
@@ -31,9 +42,14 @@ class Deadlines:
     def __init__(self) -> None:
         self._timers: TimerHeap[EventWatch[Any]] = TimerHeap(alive=EventWatch.pending)
         self._sleeping_until = math.inf
-        self._sleep: anyio.CancelScope | None = None
+        #: asyncio: moves the armed timer to a new time while ``run`` runs.
+        self._move: Callable[[float], None] | None = None
         self._task: anyio.CancelScope | None = None
         self._stopped = False
+        #: trio: the scope the timer task sleeps in, and what resumes that task.
+        self._sleep: trio.CancelScope | None = None
+        self._resume: Callable[[], None] | None = None
+        self._reached = False
 
     def __len__(self) -> int:
         return len(self._timers)
@@ -64,22 +80,111 @@ class Deadlines:
 
     def _sleep_until(self, at: float) -> None:
         self._sleeping_until = at
-        if self._sleep is not None:
-            self._sleep.deadline = at
+        sleep = self._sleep
+        if sleep is not None:  # trio's timer task sleeps: move its scope's deadline
+            sleep.deadline = at
+        elif self._move is not None:  # asyncio's timer callback: arm it anew
+            self._move(at)
+
+    def _ring(self, now: float) -> float:
+        """Wake every wait due by ``now``; returns the next deadline (or infinity)."""
+        timers = self._timers
+        while (wait := timers.pop_due(now)) is not None:
+            wait.wake()
+        following = timers.next_at()
+        self._sleeping_until = at = math.inf if following is None else following
+        return at
 
     async def run(self) -> None:
-        """The timer task: runs until ``stop()`` or cancellation."""
+        """The timer: runs until ``stop()`` or cancellation."""
         with anyio.CancelScope() as self._task:
             if self._stopped:
                 return
-            timers = self._timers
-            parking = Parking()
+            try:
+                if sniffio.current_async_library() == "trio":
+                    await self._run_in_task()
+                else:
+                    await self._run_on_timer()
+            finally:
+                self._move = None
+
+    # -- asyncio: a loop timer callback ------------------------------------------------
+
+    async def _run_on_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The context the callback runs in: the task's, known to be asyncio's (a loop
+        # callback has no task for sniffio, hence anyio, to tell by).
+        context = contextvars.copy_context()
+        context.run(sniffio.current_async_library_cvar.set, "asyncio")
+        timer: asyncio.TimerHandle | None = None
+        parking = Parking()
+        failure: BaseException | None = None
+
+        def move(at: float) -> None:
+            nonlocal timer
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            if at != math.inf:
+                timer = loop.call_at(at, fire, context=context)
+
+        def fire() -> None:
+            nonlocal timer, failure
+            timer = None
+            try:
+                # A timer may fire a clock resolution early: then nothing is due, and
+                # it is armed again for the same deadline.
+                move(self._ring(loop.time()))
+            except BaseException as error:  # raised by the run task, where it belongs
+                failure = error
+                parking.notify()
+
+        self._move = move
+        try:
+            move(self._ring(loop.time()))
+            while failure is None:
+                await parking.park()  # until stop(), cancellation or a failure
+            raise failure
+        finally:
+            self._move = None
+            if timer is not None:
+                timer.cancel()
+
+    # -- trio: a task sleeping in trio's own cancel scope -------------------------------
+
+    async def _run_in_task(self) -> None:
+        import trio
+
+        self._resume = functools.partial(trio.lowlevel.reschedule, trio.lowlevel.current_task())
+        clock = trio.lowlevel.current_clock().current_time
+        wait = trio.lowlevel.wait_task_rescheduled
+        abort = self._abort_sleep
+        try:
             while True:
-                now = anyio.current_time()
-                while (wait := timers.pop_due(now)) is not None:
-                    wait.wake()
-                following = timers.next_at()
-                self._sleeping_until = math.inf if following is None else following
-                with anyio.CancelScope(deadline=self._sleeping_until) as self._sleep:
-                    await parking.park()  # until the deadline (no timer at infinity)
-                self._sleep = None
+                due = self._ring(clock())
+                with trio.CancelScope(deadline=due) as sleep:
+                    self._reached = False
+                    while not self._reached:
+                        self._sleep = sleep
+                        try:
+                            await wait(abort)  # until the scope's deadline
+                        finally:
+                            self._sleep = None
+        finally:
+            self._resume = None
+
+    def _abort_sleep(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
+        """trio cancels the sleeping timer task. Its own scope's deadline came: it
+        wakes to ring (no ``Cancelled`` raised, caught and thrown away). Any other
+        cancellation (``stop()``) goes through."""
+        import trio
+
+        sleep, self._sleep = self._sleep, None
+        if sleep is not None and sleep.cancel_called:
+            # Only the deadline cancels this scope; an outer cancellation that came at
+            # the same moment is still there at the next sleep, and raised there.
+            self._reached = True
+            assert self._resume is not None
+            self._resume()
+            return trio.lowlevel.Abort.FAILED  # resumed already, just above
+        return trio.lowlevel.Abort.SUCCEEDED

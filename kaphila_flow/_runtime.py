@@ -56,7 +56,7 @@ from ._signing import WebhookSigner
 from ._store import CallIntent, CallStore, IntentStore, SqliteCallStore, StoredCall
 from ._tracing import TracerProvider
 from ._transport import Transport
-from ._wallclock import WallClock
+from ._wallclock import WallClock, running_clock
 
 __all__ = ["CallHandle", "DeadLetter", "Flow", "Runtime"]
 
@@ -414,6 +414,10 @@ class Runtime:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            # Calls read the loop's clock itself while the runtime runs (to the end of
+            # the last call): anyio's lookup of the backend at each reading adds up.
+            self.wall_time.follow(running_clock())
+            stack.callback(self.wall_time.follow, None)
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             self._closing = False
             self._deadlines = self._call_host.deadlines = Deadlines()

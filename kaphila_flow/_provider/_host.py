@@ -28,6 +28,7 @@ import sniffio
 from .._commands import Command, PlaybackReply
 from .._timers import TimerHeap
 from .._wake import Parking
+from .._wallclock import running_clock
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
 
@@ -144,7 +145,8 @@ class ProviderHost:
         until the tick, spinning the loop)."""
         if due == math.inf:
             return math.inf
-        at = self.loop_time(due)
+        t0 = self._t0  # (``loop_time``, inline: asked at each move of the wake-up)
+        at = self.loop_time(due) if t0 is None else t0 + (due - self.origin) / self.speed
         ticks = self._ticks_per_second  # k / 1000 is the clock's own reading of tick k
         return math.ceil(at * ticks) / ticks if ticks else at
 
@@ -253,15 +255,12 @@ class ProviderHost:
         self.now()
         self._ticks_per_second = _clock_ticks()
         try:
+            # The run's clock itself: what anyio.current_time() reads, without the
+            # backend lookup (and, on trio, the two calls) it takes to get there.
+            self._clock = running_clock()
             if sniffio.current_async_library() == "asyncio":
-                self._clock = asyncio.get_running_loop().time
                 await self._run_on_timers(task_status)
             else:
-                import trio
-
-                # The run's clock itself: what trio.current_time() reads, without the
-                # two calls it takes to get there.
-                self._clock = trio.lowlevel.current_clock().current_time
                 await self._run_in_task(task_status)
         finally:
             self._clock = anyio.current_time
