@@ -104,7 +104,7 @@ _encode = _json_encoder()
 
 #: The callee ``call(answer=...)`` stands for, one per answer (a ``Callee`` is frozen):
 #: a test keeps no callee of its own.
-_ANSWERS: dict[AnswerMode, Callee] = {}
+_CALLEE_FOR_ANSWER: dict[AnswerMode, Callee] = {}
 
 
 class _Stuck(Exception):
@@ -259,7 +259,9 @@ class FakeKaphila:
         """
         if callee is None:
             how = normalize_answer(answer, where="answer")
-            callee = _ANSWERS.get(how) or _ANSWERS.setdefault(how, Callee(how, 0.0))
+            callee = _CALLEE_FOR_ANSWER.get(how)
+            if callee is None:
+                callee = _CALLEE_FOR_ANSWER[how] = Callee(how, answer_after=0.0)
         handle = await self.runtime.start(number, flow, **dial_options)
         # The flow's task has not run yet: the callee is expected before it dials (at
         # the number as the runtime read it), and only if the call is started.
