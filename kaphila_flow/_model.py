@@ -148,7 +148,9 @@ class CallModel:
     end_reason: str | None = None
     recording_active: bool = False
     _gather: _GatherState | None = None
-    _playbacks: list[Playback] = field(default_factory=list)
+    #: The playbacks under way, in order (``None``: none, and no list kept: an ended
+    #: call keeps nothing here).
+    _playbacks: list[Playback] | None = None
     #: Playbacks finished and events emitted since the last take (``None``: none, and
     #: no list kept: most calls spend most of their life with nothing to take).
     _finished: list[Playback] | None = None
@@ -227,7 +229,7 @@ class CallModel:
         found: list[Timer] = []
         if self.phase is Phase.RINGING:
             found.append(Timer(self.ring_deadline, "ring"))
-        found.extend(Timer(p.ends_at, "playback") for p in self._playbacks)
+        found.extend(Timer(p.ends_at, "playback") for p in self._playbacks or ())
         if self._gather is not None:
             found.append(Timer(self._gather.deadline, "gather"))
         return sorted(found, key=lambda t: t.at)
@@ -242,7 +244,7 @@ class CallModel:
         if self.phase is Phase.ENDED:
             return None
         at = self.ring_deadline if self.phase is Phase.RINGING else math.inf
-        for playback in self._playbacks:
+        for playback in self._playbacks or ():
             if playback.ends_at < at:
                 at = playback.ends_at
         gather = self._gather
@@ -280,11 +282,15 @@ class CallModel:
                 self.ring_deadline, status="no-answer", reason="no_answer", cause=NO_ANSWER_CAUSE
             )
             return
-        for playback in [p for p in self._playbacks if p.ends_at <= now]:
-            self._playbacks.remove(playback)
-            playback.played = True
-            self._finish(playback)
-            self._emit(ev.TtsPlayed, playback.ends_at, playback_id=playback.playback_id)
+        playbacks = self._playbacks
+        if playbacks:
+            for playback in [p for p in playbacks if p.ends_at <= now]:
+                playbacks.remove(playback)
+                playback.played = True
+                self._finish(playback)
+                self._emit(ev.TtsPlayed, playback.ends_at, playback_id=playback.playback_id)
+            if not playbacks:
+                self._playbacks = None
         gather = self._gather
         if gather is not None and now >= gather.deadline:
             self._gather = None
@@ -434,7 +440,8 @@ class CallModel:
         self, now: float, *, text: str | None, file: str | None, method: str
     ) -> Playback:
         self._serial += 1
-        starts = max([now, *(p.ends_at for p in self._playbacks)])
+        playbacks = self._playbacks
+        starts = max([now, *(p.ends_at for p in playbacks)]) if playbacks else now
         length = self.speech.duration(text) if text is not None else self.speech.file_seconds
         playback = Playback(
             playback_id=f"tts-{self.call_id}-{self._serial}",
@@ -444,14 +451,17 @@ class CallModel:
             ends_at=starts + length,
             method=method,
         )
-        self._playbacks.append(playback)
+        if playbacks is None:
+            self._playbacks = [playback]
+        else:
+            playbacks.append(playback)
         return playback
 
     def _cut_playbacks(self) -> None:
-        for playback in self._playbacks:
+        for playback in self._playbacks or ():
             playback.played = False
             self._finish(playback)
-        self._playbacks.clear()
+        self._playbacks = None
 
     def _finish(self, playback: Playback) -> None:
         if self._finished is None:

@@ -74,6 +74,10 @@ class Delivery(enum.Enum):
     FINISHED_CALL = "finished-call"
     REJECTED = "rejected"
 
+    #: A member is a singleton, equal only to itself: hashed as such, a dict lookup by
+    #: member (the intake and the metrics make two per webhook) calls no Python code.
+    __hash__ = object.__hash__
+
 
 class CallHost:
     """What every call of one runtime shares: its wall clock, its deadline timer, and

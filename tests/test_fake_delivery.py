@@ -170,3 +170,28 @@ async def test_late_webhooks_after_a_forward_are_kept_as_dead_letters() -> None:
         (events.CallEnded, "the call has finished"),
     ]
     assert [status for _event, status in kaphila.deliveries][-2:] == [200, 200]
+
+
+async def test_deliveries_read_as_a_list_of_event_and_status_pairs_as_they_grow() -> None:
+    async with FakeKaphila() as kaphila:
+        phone = await kaphila.call(menu)
+        assert await phone.hears() == "Welcome."
+        early = list(kaphila.deliveries)
+        assert [type(event) for event, _status in early[:2]] == [
+            events.CallInitiated,
+            events.CallAnswered,
+        ]
+        assert await phone.hears() == "Press 1 for sales."
+        await phone.press("1")
+        assert (await phone.result()).value == "1"
+    pairs = list(kaphila.deliveries)
+    assert len(kaphila.deliveries) == len(pairs) > len(early)
+    assert pairs[: len(early)] == early
+    assert kaphila.deliveries == pairs
+    assert kaphila.deliveries[-1] == pairs[-1]
+    assert kaphila.deliveries[1:3] == pairs[1:3]
+    # Read twice, a delivery is the same event, not a copy of it.
+    assert kaphila.deliveries[0][0] is pairs[0][0]
+    keys = [event for event, _status in pairs if isinstance(event, events.DtmfReceived)]
+    assert [(key.call_id, key.digit) for key in keys] == [(phone.call_id, "1")]
+    assert {status for _event, status in pairs} == {200}

@@ -42,6 +42,7 @@ from .._result import CallResult, TranscriptEntry
 from .._runtime import CallHandle, Flow, Runtime
 from .._signing import sign
 from .._wake import Parking
+from ._deliveries import Deliveries
 from ._hosted import hosted
 
 __all__ = ["ANSWERS", "FAKE_WEBHOOK_URL", "Answer", "FakeKaphila", "Phone", "Turn"]
@@ -101,6 +102,10 @@ def _json_encoder() -> Callable[[Any], str]:
 
 _encode = _json_encoder()
 
+#: The callee ``call(answer=...)`` stands for, one per answer (a ``Callee`` is frozen):
+#: a test keeps no callee of its own.
+_CALLEE_FOR_ANSWER: dict[AnswerMode, Callee] = {}
+
 
 class _Stuck(Exception):
     """The flow waits for the caller while the phone waits for the flow."""
@@ -158,8 +163,12 @@ class FakeKaphila:
         self.host = ProviderHost(self.provider, origin=start_time, on_webhooks=self._deliver)
         #: Every command the flows sent, in order.
         self.commands: list[Command[Any]] = []
+        #: Every webhook's body as delivered, and each status but 200 the intake gave
+        #: (by index): bytes and numbers, nothing a garbage collection walks.
+        self._delivered: list[bytes] = []
+        self._refused: dict[int, int] = {}
         #: Every webhook delivered to the runtime: (event, HTTP status the intake gave).
-        self.deliveries: list[tuple[Any, int]] = []
+        self.deliveries = Deliveries(self._delivered, self._refused)
         self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
         self._indexed = 0
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
@@ -250,7 +259,9 @@ class FakeKaphila:
         """
         if callee is None:
             how = normalize_answer(answer, where="answer")
-            callee = Callee(answer=how, answer_after=0.0)
+            callee = _CALLEE_FOR_ANSWER.get(how)
+            if callee is None:
+                callee = _CALLEE_FOR_ANSWER[how] = Callee(how, answer_after=0.0)
         handle = await self.runtime.start(number, flow, **dial_options)
         # The flow's task has not run yet: the callee is expected before it dials (at
         # the number as the runtime read it), and only if the call is started.
@@ -284,7 +295,7 @@ class FakeKaphila:
 
     def _deliver(self, webhooks: list[Webhook]) -> None:
         runtime = self.runtime
-        deliveries = self.deliveries
+        delivered = self._delivered
         for webhook in webhooks:
             token = webhook.url.rpartition("/")[2]
             event = webhook.event
@@ -293,7 +304,9 @@ class FakeKaphila:
                 # Unsigned, the intake takes the event as it is: the body it stands for
                 # is not parsed back (only its size and its duplicate identity count).
                 reply = receive_event(runtime, token, event, body)
-                deliveries.append((event, reply.status))
+                delivered.append(body)
+                if reply.status != 200:
+                    self._refused[len(delivered) - 1] = reply.status
                 continue
             headers = dict(_HEADERS)
             msg_id = webhook.message_id
@@ -302,7 +315,9 @@ class FakeKaphila:
             headers["webhook-timestamp"] = str(stamp)
             headers["webhook-signature"] = sign(self._secrets[0], msg_id, stamp, body)
             reply = runtime.receive_webhook(token, body, headers=headers)
-            deliveries.append((event, reply.status))
+            delivered.append(body)
+            if reply.status != 200:
+                self._refused[len(delivered) - 1] = reply.status
         if self._waiters:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
