@@ -13,6 +13,7 @@ time, and ``explore``, which runs a flow along every path a caller can take.
 
 from .._callees import Callee, KeyStep
 from .._provider import Account, Faults
+from ._deliveries import Deliveries
 from ._explore import Entries, ExploreOptions, explore, explore_async
 from ._fake import FAKE_WEBHOOK_URL, Answer, FakeKaphila, Phone, Turn
 from ._in_process import InProcessKaphila
@@ -51,6 +52,7 @@ __all__ = [
     "Callee",
     "Choice",
     "Coverage",
+    "Deliveries",
     "Ending",
     "Entries",
     "ExploreOptions",

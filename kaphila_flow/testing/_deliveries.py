@@ -15,6 +15,8 @@ from typing import overload
 
 from .._events import Event, parse_event
 
+__all__ = ["Deliveries"]
+
 
 class Deliveries(Sequence[tuple[Event, int]]):
     """Each webhook the fake delivered, in order: ``(event, HTTP status from the intake)``."""
