@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import sniffio
 
 from ._session import EventWatch
 from ._timers import TimerHeap
-from ._wake import Parking
-
-if TYPE_CHECKING:
-    import trio
+from ._wake import Parking, ScopeSleep
 
 __all__ = ["Deadlines"]
 
@@ -46,10 +42,8 @@ class Deadlines:
         self._move: Callable[[float], None] | None = None
         self._task: anyio.CancelScope | None = None
         self._stopped = False
-        #: trio: the scope the timer task sleeps in, and what resumes that task.
-        self._sleep: trio.CancelScope | None = None
-        self._resume: Callable[[], None] | None = None
-        self._reached = False
+        #: trio: where the timer task sleeps (its scope's deadline is moved).
+        self._sleeper = ScopeSleep()
 
     def __len__(self) -> int:
         return len(self._timers)
@@ -80,7 +74,7 @@ class Deadlines:
 
     def _sleep_until(self, at: float) -> None:
         self._sleeping_until = at
-        sleep = self._sleep
+        sleep = self._sleeper.scope
         if sleep is not None:  # trio's timer task sleeps: move its scope's deadline
             sleep.deadline = at
         elif self._move is not None:  # asyncio's timer callback: arm it anew
@@ -155,36 +149,16 @@ class Deadlines:
     async def _run_in_task(self) -> None:
         import trio
 
-        self._resume = functools.partial(trio.lowlevel.reschedule, trio.lowlevel.current_task())
+        sleeper = self._sleeper
+        sleeper.bind()
         clock = trio.lowlevel.current_clock().current_time
-        wait = trio.lowlevel.wait_task_rescheduled
-        abort = self._abort_sleep
         try:
             while True:
                 due = self._ring(clock())
                 with trio.CancelScope(deadline=due) as sleep:
-                    self._reached = False
-                    while not self._reached:
-                        self._sleep = sleep
-                        try:
-                            await wait(abort)  # until the scope's deadline
-                        finally:
-                            self._sleep = None
+                    while True:
+                        await sleeper.sleep(sleep)  # until the scope's deadline
+                        if sleeper.reached:
+                            break
         finally:
-            self._resume = None
-
-    def _abort_sleep(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
-        """trio cancels the sleeping timer task. Its own scope's deadline came: it
-        wakes to ring (no ``Cancelled`` raised, caught and thrown away). Any other
-        cancellation (``stop()``) goes through."""
-        import trio
-
-        sleep, self._sleep = self._sleep, None
-        if sleep is not None and sleep.cancel_called:
-            # Only the deadline cancels this scope; an outer cancellation that came at
-            # the same moment is still there at the next sleep, and raised there.
-            self._reached = True
-            assert self._resume is not None
-            self._resume()
-            return trio.lowlevel.Abort.FAILED  # resumed already, just above
-        return trio.lowlevel.Abort.SUCCEEDED
+            sleeper.unbind()

@@ -18,11 +18,14 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import sniffio
 
-__all__ = ["PARK", "Park", "Parking", "Wait"]
+if TYPE_CHECKING:
+    import trio
+
+__all__ = ["PARK", "Park", "Parking", "ScopeSleep", "Wait"]
 
 T = TypeVar("T")
 
@@ -175,4 +178,61 @@ class Wait(Generic[T]):
         import trio
 
         self._parking._wake = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+class ScopeSleep:
+    """trio: a timer task sleeping in a cancel scope of its own, woken by the scope's
+    deadline or by ``wake()``, with no ``Cancelled`` raised, unwound and caught when the
+    deadline comes (``reached`` tells which woke it). Any other cancellation goes through.
+
+    The task calls ``bind()`` once, then for each sleep enters a scope and awaits
+    ``sleep(scope)`` at once; while it sleeps, ``scope`` is that scope (whose deadline
+    can be moved), else ``None``.
+    """
+
+    __slots__ = ("_resume", "_wait", "reached", "scope")
+
+    def __init__(self) -> None:
+        self.scope: trio.CancelScope | None = None
+        self.reached = False
+        self._resume: Callable[[], None] | None = None
+        self._wait: Callable[[Any], Awaitable[Any]] | None = None
+
+    def bind(self) -> None:
+        """The current trio task is the one that sleeps here."""
+        import trio
+
+        self._resume = functools.partial(trio.lowlevel.reschedule, trio.lowlevel.current_task())
+        self._wait = trio.lowlevel.wait_task_rescheduled
+
+    def unbind(self) -> None:
+        self._resume = self._wait = None
+        self.scope = None
+
+    def sleep(self, scope: trio.CancelScope) -> Awaitable[Any]:
+        """What the bound task awaits (at once) to sleep in ``scope``, which it entered."""
+        assert self._wait is not None
+        self.scope = scope
+        self.reached = False
+        return self._wait(self._abort)
+
+    def wake(self) -> None:
+        """Resume the sleeping task now (``reached`` stays false); nothing if it runs."""
+        if self.scope is not None:
+            self.scope = None
+            assert self._resume is not None
+            self._resume()
+
+    def _abort(self, _raise_cancel: Any) -> Any:
+        import trio
+
+        scope, self.scope = self.scope, None
+        if scope is not None and scope.cancel_called:
+            # Only the deadline cancels this scope; an outer cancellation that came at
+            # the same moment is still there at the next sleep, and raised there.
+            self.reached = True
+            assert self._resume is not None
+            self._resume()
+            return trio.lowlevel.Abort.FAILED  # resumed already, just above
         return trio.lowlevel.Abort.SUCCEEDED

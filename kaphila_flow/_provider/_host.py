@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -27,13 +26,10 @@ import sniffio
 
 from .._commands import Command, PlaybackReply
 from .._timers import TimerHeap
-from .._wake import Parking
+from .._wake import Parking, ScopeSleep
 from .._wallclock import running_clock
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
-
-if TYPE_CHECKING:
-    import trio
 
 __all__ = ["ProviderHost"]
 
@@ -62,13 +58,10 @@ class ProviderHost:
         #: very clock it reads, without the backend lookup on each reading.
         self._clock: Callable[[], float] = anyio.current_time
         self._last = origin
-        #: The scope the scheduler sleeps in (None while it runs), and until when (in
-        #: provider time): a poke that brings nothing earlier leaves it asleep.
-        self._sleep: trio.CancelScope | None = None
-        #: On trio, what resumes the scheduler's task, and whether its scope's deadline
-        #: (rather than a nudge) woke it.
-        self._resume: Callable[[], None] | None = None
-        self._reached = False
+        #: On trio, where the scheduler sleeps (its scope while it does, None while it
+        #: runs), and until when (in provider time): a poke that brings nothing earlier
+        #: leaves it asleep.
+        self._sleeper = ScopeSleep()
         self._sleeping_until = math.inf
         #: Where each request waiting for its playback to finish is parked.
         self._playbacks: dict[int, Parking] = {}
@@ -170,15 +163,13 @@ class ProviderHost:
             if self._armed:
                 self._rearm()
             return
-        sleep = self._sleep
+        sleep = self._sleeper.scope
         if sleep is None:
             return
         due = self._next_due()
         if due <= self._last:
             # Due already: resume the scheduler (one step), rather than cancel its sleep.
-            self._sleep = None
-            assert self._resume is not None
-            self._resume()
+            self._sleeper.wake()
             return
         if due != self._sleeping_until:
             self._sleeping_until = due
@@ -270,9 +261,8 @@ class ProviderHost:
     async def _run_in_task(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         import trio
 
-        self._resume = functools.partial(trio.lowlevel.reschedule, trio.lowlevel.current_task())
-        wait = trio.lowlevel.wait_task_rescheduled
-        abort = self._abort_sleep
+        sleeper = self._sleeper
+        sleeper.bind()
         task_status.started()
         try:
             while True:
@@ -283,14 +273,9 @@ class ProviderHost:
                 # serves until its deadline comes (it is cancelled then): a nudge's round
                 # runs in it and moves its deadline.
                 with trio.CancelScope(deadline=self._wake_at(due)) as sleep:
-                    self._reached = False
                     while True:
-                        self._sleep = sleep
-                        try:
-                            await wait(abort)  # until a nudge, or the scope's deadline
-                        finally:
-                            self._sleep = None
-                        if self._reached:
+                        await sleeper.sleep(sleep)  # until a nudge, or the scope's deadline
+                        if sleeper.reached:
                             break
                         self._round()
                         due = self._next_due()
@@ -301,23 +286,7 @@ class ProviderHost:
                 if self._last < until and self._wake_at(until) <= self._clock():
                     self._last = until  # the loop's clock reached it; rounding aside
         finally:
-            self._resume = None
-
-    def _abort_sleep(self, _raise_cancel: Any) -> trio.lowlevel.Abort:
-        """trio cancels the sleeping scheduler. Its own scope's deadline came: it wakes
-        for a round, as from a nudge (no ``Cancelled`` raised, caught and thrown away
-        each round). Any other cancellation goes through."""
-        import trio
-
-        sleep, self._sleep = self._sleep, None
-        if sleep is not None and sleep.cancel_called:
-            # Only the deadline cancels this scope; an outer cancellation that came at
-            # the same moment is still there at the next sleep, and raised there.
-            self._reached = True
-            assert self._resume is not None
-            self._resume()
-            return trio.lowlevel.Abort.FAILED  # resumed already, just above
-        return trio.lowlevel.Abort.SUCCEEDED
+            sleeper.unbind()
 
     def handle(self, account: AccountState, command: Command[R]) -> R:
         """Carry out a request that answers at once (anything but a playback)."""
