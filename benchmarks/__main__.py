@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             ("step latency", lambda: _plots.steps(end_to_end.observed(results), folder)),
             ("load", lambda: _plots.load(load_results, folder)),
             ("scaling", lambda: _plots.scaling(curves, folder)),
+            ("ratios", lambda: _plots.ratios(rows, folder)),
         ]
         for name, draw in drawings:
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._report import median, percentile
+from ._report import Row, goal_bound, goal_met, median, percentile
 from ._run import Run
 
 SIDES = (("runtime", "kaphila_flow runtime"), ("handwritten", "hand-written Quart + httpx"))
@@ -50,7 +50,7 @@ def _log_axes(axes: Any, xlabel: str) -> None:
 
 def _save(plt: Any, figure: Any, path: Path) -> list[Path]:
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=90, bbox_inches="tight")  # long labels stay whole
     plt.close(figure)
     return [path]
 
@@ -148,3 +148,37 @@ def scaling(curves: dict[str, dict[int, dict[str, float]]], folder: Path) -> lis
         "concurrent calls parked in a gather",
     )
     return _save(plt, figure, folder / "scaling.png")
+
+
+def ratios(rows: list[Row], folder: Path) -> list[Path]:
+    """Every figure measured against a baseline: its ratio (a dot, on a log scale) and
+    the bound its goal sets (a tick); green where the goal holds, red where it does
+    not, grey where the goal puts no bound on the ratio."""
+    measured = [row for row in rows if row.ratio is not None]
+    if not measured:
+        return []
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(15, 0.3 * len(measured) + 1.4))
+    places = list(range(len(measured)))[::-1]  # the table's order, top to bottom
+    colours = {True: "tab:green", False: "tab:red", None: "tab:gray"}
+    for place, row in zip(places, measured, strict=True):
+        axis.plot([row.ratio], [place], "o", color=colours[goal_met(row)], markersize=7)
+        bound = goal_bound(row)
+        if bound is not None:
+            axis.plot([bound], [place], "|", color="black", markersize=14, markeredgewidth=2)
+    axis.set_yticks(places)
+    axis.set_yticklabels([_label(row) for row in measured], fontsize=7)
+    axis.set_xscale("log")
+    axis.axvline(1.0, color="gray", linewidth=0.8, linestyle=":")
+    axis.grid(axis="y", linewidth=0.3)
+    axis.set_xlabel("kaphila_flow / baseline (black tick: the goal's bound)")
+    axis.set_title("every figure against its baseline, measured in the same run")
+    return _save(plt, figure, folder / "ratios.png")
+
+
+def _label(row: Row, width: int = 96) -> str:
+    """The row's name, its parenthetical dropped if too long, then cut to ``width``."""
+    text = f"{row.benchmark}: {row.figure}"
+    if len(text) > width:
+        text = f"{row.benchmark}: {row.figure.split(' (')[0]}"
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass
 
@@ -23,6 +24,31 @@ class Row:
         if self.baseline in (None, 0):
             return None
         return self.ours / self.baseline  # type: ignore[operator]
+
+
+_GOAL = re.compile(r"ratio\s*(<=|>=|<|>)\s*([0-9.]+)")
+
+
+def goal_met(row: Row) -> bool | None:
+    """Whether the row's ratio meets the bound its goal states (``ratio <= 1.05``,
+    ``ratio >= 0.7``, ...): ``None`` where there is no ratio or no such bound."""
+    found = _GOAL.search(row.goal)
+    ratio = row.ratio
+    if found is None or ratio is None:
+        return None
+    bound = float(found.group(2))
+    return {
+        "<=": ratio <= bound,
+        ">=": ratio >= bound,
+        "<": ratio < bound,
+        ">": ratio > bound,
+    }[found.group(1)]
+
+
+def goal_bound(row: Row) -> float | None:
+    """The bound the row's goal puts on its ratio, if it states one."""
+    found = _GOAL.search(row.goal)
+    return float(found.group(2)) if found else None
 
 
 def median(values: list[float]) -> float:

@@ -13,6 +13,8 @@ import pytest
 
 from benchmarks.__main__ import main
 from benchmarks._menu import Plan, Tally, keys
+from benchmarks._plots import ratios
+from benchmarks._report import Row, goal_bound, goal_met
 
 pytestmark = pytest.mark.integration
 
@@ -54,3 +56,31 @@ def test_each_callee_has_its_own_keys_and_a_wrong_one_is_a_failure() -> None:
         "call 2: wanted keys '0002', got '0001'",
         "call 0: not finished",
     ]
+
+
+def test_a_ratio_is_judged_by_the_bound_its_goal_states() -> None:
+    def row(ours: float, baseline: float | None, goal: str) -> Row:
+        return Row("b", "f", ours, baseline, "ms", goal)
+
+    assert goal_met(row(1.04, 1.0, "ratio <= 1.05")) is True
+    assert goal_met(row(1.06, 1.0, "ratio <= 1.05")) is False
+    assert goal_met(row(0.56, 1.0, ">= 5,000/s, ratio >= 0.7")) is False
+    assert goal_met(row(0.7, 1.0, "ratio >= 0.7")) is True
+    assert goal_met(row(0.25, 1.0, "ratio < 0.25")) is False
+    assert goal_met(row(3.0, 1.0, "headroom: ratio >= 1")) is True
+    assert goal_met(row(1.0, 1.0, "0 on both")) is None  # no bound on the ratio
+    assert goal_met(row(1.0, None, "ratio <= 1.05")) is None  # no baseline, no ratio
+    assert goal_bound(row(1.0, 1.0, "p99 < 100 ms")) is None
+    assert goal_bound(row(1.0, 1.0, ">= 5,000/s, ratio >= 0.7")) == 0.7
+
+
+def test_the_ratio_plot_draws_every_figure_with_a_baseline(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    rows = [
+        Row("end to end", "CPU per call", 9.1, 10.5, "ms", "ratio <= 1.05"),
+        Row("test speed", "tests per second", 2630.0, 4696.0, "/s", "ratio >= 0.7"),
+        Row("explore", "paths per second", 532.0, None, "/s", ""),
+    ]
+    assert ratios(rows, tmp_path) == [tmp_path / "ratios.png"]
+    assert (tmp_path / "ratios.png").read_bytes().startswith(b"\x89PNG")
+    assert ratios(rows[2:], tmp_path / "none") == []  # no figure with a baseline
