@@ -19,9 +19,7 @@ through its abort function rather than by a ``Cancelled`` raised and caught.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -29,7 +27,7 @@ import sniffio
 
 from ._session import EventWatch
 from ._timers import TimerHeap
-from ._wake import Parking, ScopeSleep
+from ._wake import LoopTimer, ScopeSleep
 
 __all__ = ["Deadlines"]
 
@@ -38,8 +36,8 @@ class Deadlines:
     def __init__(self) -> None:
         self._timers: TimerHeap[EventWatch[Any]] = TimerHeap(alive=EventWatch.pending)
         self._sleeping_until = math.inf
-        #: asyncio: moves the armed timer to a new time while ``run`` runs.
-        self._move: Callable[[float], None] | None = None
+        #: asyncio: the timer callback that wakes the due waits (armed while ``run`` runs).
+        self._timer = LoopTimer(self._fire)
         self._task: anyio.CancelScope | None = None
         self._stopped = False
         #: trio: where the timer task sleeps (its scope's deadline is moved).
@@ -77,8 +75,8 @@ class Deadlines:
         sleep = self._sleeper.scope
         if sleep is not None:  # trio's timer task sleeps: move its scope's deadline
             sleep.deadline = at
-        elif self._move is not None:  # asyncio's timer callback: arm it anew
-            self._move(at)
+        elif self._timer.bound:  # asyncio's timer callback: arm it anew
+            self._arm(at)
 
     def _ring(self, now: float) -> float:
         """Wake every wait due by ``now``; returns the next deadline (or infinity)."""
@@ -100,49 +98,26 @@ class Deadlines:
                 else:
                     await self._run_on_timer()
             finally:
-                self._move = None
+                self._timer.unbind()
 
     # -- asyncio: a loop timer callback ------------------------------------------------
 
     async def _run_on_timer(self) -> None:
-        loop = asyncio.get_running_loop()
-        # The context the callback runs in: the task's, known to be asyncio's (a loop
-        # callback has no task for sniffio, hence anyio, to tell by).
-        context = contextvars.copy_context()
-        context.run(sniffio.current_async_library_cvar.set, "asyncio")
-        timer: asyncio.TimerHandle | None = None
-        parking = Parking()
-        failure: BaseException | None = None
+        timer = self._timer
+        timer.bind()
+        self._fire()
+        await timer.failure()  # until stop(), cancellation or a failure
 
-        def move(at: float) -> None:
-            nonlocal timer
-            if timer is not None:
-                timer.cancel()
-                timer = None
-            if at != math.inf:
-                timer = loop.call_at(at, fire, context=context)
+    def _arm(self, at: float) -> None:
+        if at == math.inf:
+            self._timer.cancel()
+        else:
+            self._timer.at(at)
 
-        def fire() -> None:
-            nonlocal timer, failure
-            timer = None
-            try:
-                # A timer may fire a clock resolution early: then nothing is due, and
-                # it is armed again for the same deadline.
-                move(self._ring(loop.time()))
-            except BaseException as error:  # raised by the run task, where it belongs
-                failure = error
-                parking.notify()
-
-        self._move = move
-        try:
-            move(self._ring(loop.time()))
-            while failure is None:
-                await parking.park()  # until stop(), cancellation or a failure
-            raise failure
-        finally:
-            self._move = None
-            if timer is not None:
-                timer.cancel()
+    def _fire(self) -> None:
+        # A timer may fire a clock resolution early: then nothing is due, and it is
+        # armed again for the same deadline.
+        self._arm(self._ring(asyncio.get_running_loop().time()))
 
     # -- trio: a task sleeping in trio's own cancel scope -------------------------------
 

@@ -16,16 +16,17 @@ trio, the two frames of ``wait_task_rescheduled``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, NoReturn, TypeVar
 
 import sniffio
 
 if TYPE_CHECKING:
     import trio
 
-__all__ = ["PARK", "Park", "Parking", "ScopeSleep", "Wait"]
+__all__ = ["PARK", "LoopTimer", "Park", "Parking", "ScopeSleep", "Wait"]
 
 T = TypeVar("T")
 
@@ -236,3 +237,78 @@ class ScopeSleep:
             self._resume()
             return trio.lowlevel.Abort.FAILED  # resumed already, just above
         return trio.lowlevel.Abort.SUCCEEDED
+
+
+class LoopTimer:
+    """asyncio: a timer task's work as one loop timer callback, with no task step per
+    firing. Its owner task calls ``bind()``, arms it (``at``, ``soon``, ``cancel``) and
+    awaits ``failure()``, which raises what a firing raised, in the owner, where it
+    belongs; ``unbind()`` on the way out. Each firing runs ``callback(*args)`` in the
+    owner task's context, marked as asyncio's: a loop callback has no task for sniffio,
+    hence anyio, to tell the backend by.
+    """
+
+    __slots__ = ("_callback", "_context", "_failure", "_handle", "_loop", "_parking")
+
+    def __init__(self, callback: Callable[..., None]) -> None:
+        self._callback = callback
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._context: contextvars.Context | None = None
+        self._handle: asyncio.Handle | None = None
+        self._failure: BaseException | None = None
+        self._parking = Parking()
+
+    @property
+    def bound(self) -> bool:
+        """Whether an owner task runs this timer (it can be armed)."""
+        return self._loop is not None
+
+    @property
+    def armed(self) -> bool:
+        return self._handle is not None
+
+    def bind(self) -> None:
+        """The current asyncio task owns this timer from now on."""
+        self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
+        self._context.run(sniffio.current_async_library_cvar.set, "asyncio")
+
+    def unbind(self) -> None:
+        self.cancel()
+        self._loop = self._context = None
+
+    def at(self, when: float, *args: Any) -> None:
+        """Fire once the loop's clock reaches ``when`` (instead of what was armed)."""
+        assert self._loop is not None
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_at(when, self.fire, *args, context=self._context)
+
+    def soon(self, *args: Any) -> None:
+        """Fire in the loop's next round (instead of what was armed)."""
+        assert self._loop is not None
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_soon(self.fire, *args, context=self._context)
+
+    def cancel(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+    def fire(self, *args: Any) -> None:
+        """Run the callback now (the loop does, when the timer is due); what it raises
+        goes to the owner's ``failure()``."""
+        self._handle = None
+        try:
+            self._callback(*args)
+        except BaseException as error:
+            self._failure = error
+            self._parking.notify()
+
+    async def failure(self) -> NoReturn:
+        """Wait until a firing raises, and raise that (cancellation ends it too)."""
+        while self._failure is None:
+            await self._parking.park()
+        failure, self._failure = self._failure, None
+        raise failure

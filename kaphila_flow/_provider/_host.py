@@ -15,7 +15,6 @@ timer callbacks, a task sleeping in a cancel scope whose deadline the poke moves
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ import sniffio
 
 from .._commands import Command, PlaybackReply
 from .._timers import TimerHeap
-from .._wake import Parking, ScopeSleep
+from .._wake import LoopTimer, Parking, ScopeSleep
 from .._wallclock import running_clock
 from ._accounts import AccountState
 from ._kaphila import PendingPlayback, Provider, Webhook
@@ -67,17 +66,10 @@ class ProviderHost:
         self._playbacks: dict[int, Parking] = {}
         #: Alarms: callbacks due at a provider time.
         self._alarms: TimerHeap[Callable[[], None]] = TimerHeap()
-        #: Where the scheduler sleeps (its scope's deadline, or a nudge, wakes it).
-        self._parking = Parking()
-        #: On asyncio the scheduler is a timer callback, not a task: the loop, the armed
-        #: timer, whether a round is waiting for its turn, and what a round raised.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        #: On asyncio the scheduler is a timer callback, not a task; and whether it is
+        #: armed for what is due (not while a round is waiting for its turn).
+        self._timer = LoopTimer(self._on_timer)
         self._armed = False
-        self._failure: BaseException | None = None
-        #: The context the timer's rounds run in: the run task's, known to be asyncio's
-        #: (a loop callback has no task for sniffio, hence anyio, to tell by).
-        self._context: contextvars.Context | None = None
         #: How often the loop's clock ticks (0: finely enough to ignore).
         self._ticks_per_second = 0
 
@@ -159,7 +151,7 @@ class ProviderHost:
 
         Moving the deadline of the scope it sleeps in (or of its timer, on asyncio) costs
         no task step: the scheduler runs only when something is due."""
-        if self._loop is not None:
+        if self._timer.bound:
             if self._armed:
                 self._rearm()
             return
@@ -186,58 +178,39 @@ class ProviderHost:
 
     def _rearm(self) -> None:
         """Point the timer at the next thing due (the next loop round, if due now)."""
-        loop = self._loop
-        assert loop is not None
+        timer = self._timer
         due = self._next_due()
         if due <= self._last:
-            if self._timer is not None:
-                self._timer.cancel()
             self._armed = False  # a round is coming: it reschedules at its end
-            self._timer = loop.call_soon(self._on_timer, False, context=self._context)
+            timer.soon(False)
             return
-        if due == self._sleeping_until and self._timer is not None:
+        if due == self._sleeping_until and timer.armed:
             return
         self._sleeping_until = due
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if due != math.inf:
-            self._timer = loop.call_at(
-                self._wake_at(due), self._on_timer, True, context=self._context
-            )
+        if due == math.inf:
+            timer.cancel()
+        else:
+            timer.at(self._wake_at(due), True)
 
     def _on_timer(self, reached: bool) -> None:
-        self._timer = None
         self._armed = False
         if reached and self._last < self._sleeping_until:
             self._last = self._sleeping_until  # the loop's clock reached it; rounding aside
-        try:
-            self._round()
-        except BaseException as failure:  # raised by the run task, where it belongs
-            self._failure = failure
-            self._parking.notify()
-            return
+        self._round()  # what it raises, the run task raises
         self._armed = True
         self._sleeping_until = math.nan  # whatever is due, arm for it
         self._rearm()
 
     async def _run_on_timers(self, task_status: anyio.abc.TaskStatus[None]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._context = contextvars.copy_context()
-        self._context.run(sniffio.current_async_library_cvar.set, "asyncio")
+        timer = self._timer
+        timer.bind()
         try:
-            self._on_timer(False)
+            timer.fire(False)
             task_status.started()
-            while self._failure is None:
-                await self._parking.park()
-            raise self._failure
+            await timer.failure()
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = None
+            timer.unbind()
             self._armed = False
-            self._loop = None
-            self._context = None
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -332,7 +305,6 @@ def _clock_ticks() -> int:
     milliseconds; asyncio's and trio's tick finely enough to ignore (0)."""
     if sniffio.current_async_library() != "asyncio":
         return 0
-    import asyncio
 
     loop = asyncio.get_running_loop()
     return 1000 if type(loop).__module__.partition(".")[0] == "uvloop" else 0
