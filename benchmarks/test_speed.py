@@ -15,7 +15,10 @@ from typing import Any
 import anyio
 
 from kaphila_flow import Call, Runtime
-from kaphila_flow._commands import Command, ForwardCall, Gather, MakeCall
+from kaphila_flow._callees import KEY_GAP, Callee
+from kaphila_flow._commands import Command, ForwardCall, Gather, MakeCall, Voice
+from kaphila_flow._provider import Account, Provider
+from kaphila_flow._wake import Parking
 from kaphila_flow.testing import FakeKaphila, default_reply, virtual_time_backend
 
 from ._report import Row, median
@@ -161,6 +164,75 @@ async def _webhooks(count: int) -> float:
     return total / count * 1e6
 
 
+def _model_calls(count: int) -> float:
+    """Microseconds per menu call of the provider model alone: the fake's commands and
+    times fed to ``Provider`` directly, its webhooks taken, with no loop, no runtime, no
+    phone and no delivery (what any fake built on the one model pays at the least)."""
+    provider = Provider(accounts={"bench": Account(credits=10**9, rate_limit=10**9)})
+    account = provider.authenticate("bench")
+    callee = Callee("human", answer_after=0.0)
+    now = 1_767_225_600.0
+    taken = 0
+
+    def menu_call(n: int, now: float) -> float:
+        nonlocal taken
+        number = f"1608555{n % 10000:04d}"
+        provider.expect_call(number, callee)
+        placed = provider.handle(account, MakeCall(number=number, webhook_url=WEBHOOK_URL), now)
+        call_id = placed.call_id
+        taken += len(provider.take_webhooks(now))
+        provider.advance(now)  # the callee answers at once
+        taken += len(provider.take_webhooks(now))
+        greeting = provider.handle(account, Voice(call_id=call_id, text="Welcome."), now)
+        now = provider.next_deadline() or now  # the greeting's end
+        provider.advance(now)
+        provider.take_finished_playbacks()
+        taken += len(provider.take_webhooks(now))
+        provider.playback_reply(greeting)
+        menu = Gather(call_id=call_id, text="Press 1 for sales, 2 for support.", num_digits=1)
+        provider.handle(account, menu, now)
+        taken += len(provider.take_webhooks(now))
+        provider.press_keys(call_id, "1", now + KEY_GAP)
+        now = provider.next_deadline() or now  # the key
+        provider.advance(now)
+        taken += len(provider.take_webhooks(now))
+        provider.handle(account, ForwardCall(call_id=call_id, forward_number=SALES), now)
+        taken += len(provider.take_webhooks(now))
+        return now
+
+    for n in range(200):  # warm-up
+        now = menu_call(n, now)
+    taken = 0
+    started = time.perf_counter()
+    for n in range(count):
+        now = menu_call(n, now)
+    elapsed = time.perf_counter() - started
+    assert taken == 7 * count, taken  # the seven webhooks of a menu test, every call
+    return elapsed / count * 1e6
+
+
+async def _task_switches(count: int) -> float:
+    """Microseconds per task switch as a fake test makes them: one task parks, another
+    wakes it and parks in turn (the wake, the loop's step, the park)."""
+    mine, other = Parking(), Parking()
+
+    async def partner() -> None:
+        for _ in range(count):
+            await other.park()
+            mine.notify()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(partner)
+        while not other.parked:  # a wake before it parks would be lost
+            await anyio.lowlevel.checkpoint()
+        started = time.perf_counter()
+        for _ in range(count):
+            other.notify()
+            await mine.park()
+        elapsed = time.perf_counter() - started
+    return elapsed / (2 * count) * 1e6
+
+
 def _run(flows: Any, count: int, backend: str) -> float:
     name, options = virtual_time_backend(backend)
     return float(anyio.run(flows, count, backend=name, backend_options=options))
@@ -169,6 +241,7 @@ def _run(flows: Any, count: int, backend: str) -> float:
 def measure(count: int, rounds: int = 3) -> dict[str, dict[str, float]]:
     """Median flows/s of the fake and the floor on each backend, rounds interleaved."""
     figures: dict[str, dict[str, float]] = {}
+    model = median([_model_calls(count) for _ in range(rounds)])
     for backend in ("asyncio", "trio"):
         _run(_fake_flows, 50, backend)  # warm-up
         _run(_floor_flows, 50, backend)
@@ -178,14 +251,58 @@ def measure(count: int, rounds: int = 3) -> dict[str, dict[str, float]]:
             fake.append(_run(_fake_flows, count, backend))
             floor.append(_run(_floor_flows, count, backend))
         webhook = median([_run(_webhooks, 20_000, backend) for _ in range(rounds)])
-        figures[backend] = {"fake": median(fake), "floor": median(floor), "webhook_us": webhook}
+        switch = median([_run(_task_switches, 50_000, backend) for _ in range(rounds)])
+        figures[backend] = {
+            "fake": median(fake),
+            "floor": median(floor),
+            "webhook_us": webhook,
+            "switch_us": switch,
+            "model_us": model,
+        }
     return figures
+
+
+def budget(figure: dict[str, float]) -> dict[str, float]:
+    """A backend's figures read as microseconds per test: what the fake adds to the
+    runtime alone today, and what it may add at the goal's 0.7x."""
+    floor_us = 1e6 / figure["floor"]
+    return {"adds_us": 1e6 / figure["fake"] - floor_us, "allowed_us": floor_us / 0.7 - floor_us}
 
 
 def run(quick: bool = False) -> list[Row]:
     figures = measure(300 if quick else 2000)
-    rows = []
+    rows = [
+        Row(
+            "test speed budget",
+            "the provider model alone, per menu call (no loop, runtime, phone or delivery)",
+            figures["asyncio"]["model_us"],
+            None,
+            "us",
+            "",
+        )
+    ]
     for backend, figure in figures.items():
+        spent = budget(figure)
+        rows.append(
+            Row(
+                f"test speed budget ({backend})",
+                "what the fake adds per test to the runtime alone, against what 0.7x allows",
+                spent["adds_us"],
+                spent["allowed_us"],
+                "us",
+                "",
+            )
+        )
+        rows.append(
+            Row(
+                f"test speed budget ({backend})",
+                "a task switch: park, wake, the loop's step",
+                figure["switch_us"],
+                None,
+                "us",
+                "",
+            )
+        )
         rows.append(
             Row(
                 f"test speed ({backend})",
@@ -226,4 +343,10 @@ if __name__ == "__main__":
             f"{backend:8} fake {figure['fake']:8,.0f}/s  floor {figure['floor']:8,.0f}/s  "
             f"ratio {ratio:.2f}  per call (floor) {1e6 / figure['floor']:5.0f} us  "
             f"informational webhook {figure['webhook_us']:5.1f} us"
+        )
+        spent = budget(figure)
+        print(
+            f"{'':8} the fake adds {spent['adds_us']:4.0f} us a test (0.7x allows "
+            f"{spent['allowed_us']:3.0f}); provider model alone {figure['model_us']:4.0f} us; "
+            f"task switch {figure['switch_us']:4.1f} us"
         )

@@ -84,3 +84,23 @@ def test_the_ratio_plot_draws_every_figure_with_a_baseline(tmp_path: Path) -> No
     assert ratios(rows, tmp_path) == [tmp_path / "ratios.png"]
     assert (tmp_path / "ratios.png").read_bytes().startswith(b"\x89PNG")
     assert ratios(rows[2:], tmp_path / "none") == []  # no figure with a baseline
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_test_speeds_parts_run_the_menu_test_and_switch_tasks(backend: str) -> None:
+    """The fake's speed goal is read against its parts: the provider model alone (which
+    checks it took the menu test's seven webhooks each call) and a task switch, whose
+    two tasks must hand over to each other without a lost wake-up."""
+    from benchmarks import test_speed
+
+    assert test_speed._model_calls(20) > 0
+    assert test_speed._run(test_speed._task_switches, 200, backend) > 0
+    assert test_speed._run(test_speed._fake_flows, 5, backend) > 0
+
+
+def test_test_speed_budget_reads_the_rates_as_microseconds_per_test() -> None:
+    from benchmarks.test_speed import budget
+
+    spent = budget({"fake": 2_000.0, "floor": 4_000.0})
+    assert spent["adds_us"] == pytest.approx(250.0)  # 500 us a test against 250
+    assert spent["allowed_us"] == pytest.approx(250.0 / 0.7 - 250.0)
