@@ -16,10 +16,8 @@ from __future__ import annotations
 import enum
 import functools
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from types import MappingProxyType
 
 from . import _events as ev
 from ._commands import (
@@ -43,9 +41,6 @@ NORMAL_CLEARING = "16"
 NO_ANSWER_CAUSE = "19"
 USER_BUSY_CAUSE = "17"
 KEYS = frozenset("0123456789*#")
-#: The ``extra`` of every event the model emits: it knows all its fields (one shared,
-#: read-only mapping rather than an empty dict per event).
-_NO_EXTRA: Mapping[str, object] = MappingProxyType({})
 _EPOCH = date(1970, 1, 1)
 #: What ``take_events`` and ``take_finished`` answer when there is nothing (never changed).
 _NO_EVENTS: list[ev.Event] = []
@@ -151,14 +146,20 @@ class CallModel:
     #: The playbacks under way, in order (``None``: none, and no list kept: an ended
     #: call keeps nothing here).
     _playbacks: list[Playback] | None = None
-    #: Playbacks finished and events emitted since the last take (``None``: none, and
-    #: no list kept: most calls spend most of their life with nothing to take).
-    _finished: list[Playback] | None = None
-    _events: list[ev.Event] | None = None
+    #: Events emitted and playbacks finished since the last take (``None``: none, and
+    #: no list kept: most calls spend most of their life with nothing to take). A host
+    #: takes them with ``take_events``/``take_finished``, or reads a list and sets the
+    #: attribute back to ``None`` itself (one attribute read when there is nothing).
+    emitted: list[ev.Event] | None = None
+    finished: list[Playback] | None = None
     _serial: int = 0
 
     def __post_init__(self) -> None:
-        self._emit(ev.CallInitiated, self.created_at, status="ringing")
+        self._emit(
+            ev.CallInitiated(
+                call_id=self.call_id, timestamp=iso_timestamp(self.created_at), status="ringing"
+            )
+        )
 
     # -- what hosts read -------------------------------------------------------------
 
@@ -208,19 +209,19 @@ class CallModel:
 
     def take_events(self) -> list[ev.Event]:
         """The events emitted since the last take (read the list, never change it)."""
-        out = self._events
+        out = self.emitted
         if out is None:
             return _NO_EVENTS
-        self._events = None
+        self.emitted = None
         return out
 
     def take_finished(self) -> list[Playback]:
         """Playbacks whose HTTP answer is now due (played, or cut by the end); read the
         list, never change it."""
-        out = self._finished
+        out = self.finished
         if out is None:
             return _NO_PLAYBACKS
-        self._finished = None
+        self.finished = None
         return out
 
     def timers(self) -> list[Timer]:
@@ -277,10 +278,13 @@ class CallModel:
     def advance(self, now: float) -> None:
         """Let time pass up to ``now``: ring timeout, playbacks, gather timeout."""
         if self.phase is Phase.RINGING and now >= self.ring_deadline:
-            self._emit(ev.CallTimeout, self.ring_deadline, status="no-answer")
-            self._end(
-                self.ring_deadline, status="no-answer", reason="no_answer", cause=NO_ANSWER_CAUSE
+            deadline = self.ring_deadline
+            self._emit(
+                ev.CallTimeout(
+                    call_id=self.call_id, timestamp=iso_timestamp(deadline), status="no-answer"
+                )
             )
+            self._end(deadline, status="no-answer", reason="no_answer", cause=NO_ANSWER_CAUSE)
             return
         playbacks = self._playbacks
         if playbacks:
@@ -288,13 +292,25 @@ class CallModel:
                 playbacks.remove(playback)
                 playback.played = True
                 self._finish(playback)
-                self._emit(ev.TtsPlayed, playback.ends_at, playback_id=playback.playback_id)
+                self._emit(
+                    ev.TtsPlayed(
+                        call_id=self.call_id,
+                        timestamp=iso_timestamp(playback.ends_at),
+                        playback_id=playback.playback_id,
+                    )
+                )
             if not playbacks:
                 self._playbacks = None
         gather = self._gather
         if gather is not None and now >= gather.deadline:
             self._gather = None
-            self._emit(ev.GatherTimeout, gather.deadline, digits=gather.digits)
+            self._emit(
+                ev.GatherTimeout(
+                    call_id=self.call_id,
+                    timestamp=iso_timestamp(gather.deadline),
+                    digits=gather.digits,
+                )
+            )
 
     # -- the callee ------------------------------------------------------------------
 
@@ -319,10 +335,15 @@ class CallModel:
             else:
                 status, cause, sure = ev.Amd.HUMAN, "HUMAN", 0.9
             self.amd = ev.Amd(status, cause, confidence if confidence is not None else sure)
-        self._emit(ev.CallAnswered, now, status="answered", amd=self.amd)
+        stamp = iso_timestamp(now)
+        self._emit(
+            ev.CallAnswered(call_id=self.call_id, timestamp=stamp, status="answered", amd=self.amd)
+        )
         # Reading: every answered call is recorded until stopped or ended.
         self.recording_active = True
-        self._emit(ev.RecordingStarted, now, recording=self._recording())
+        self._emit(
+            ev.RecordingStarted(call_id=self.call_id, timestamp=stamp, recording=self._recording())
+        )
 
     def press(self, key: str, now: float) -> None:
         """The callee presses one key. Keys outside a gather are still reported."""
@@ -330,7 +351,8 @@ class CallModel:
             raise ValueError(f"not a telephone key: {key!r} (use 0-9, * and #)")
         if self.phase not in (Phase.ANSWERED, Phase.FORWARDED):
             return
-        self._emit(ev.DtmfReceived, now, digit=key)
+        stamp = iso_timestamp(now)
+        self._emit(ev.DtmfReceived(call_id=self.call_id, timestamp=stamp, digit=key))
         gather = self._gather
         if gather is None or self.phase is Phase.FORWARDED:
             return
@@ -339,7 +361,7 @@ class CallModel:
         gather.prompt_ends_at = min(gather.prompt_ends_at, now)
         if command.finish_on_key is not None and key == command.finish_on_key:
             self._gather = None
-            self._emit(ev.GatherComplete, now, digits=gather.digits)
+            self._emit(ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits))
             return
         if command.valid_digits is not None and key not in command.valid_digits:
             return  # reading: a key outside validDigits is ignored by the gather
@@ -348,9 +370,9 @@ class CallModel:
         gather.deadline = now + command.timeout
         if len(gather.digits) >= command.num_digits:
             self._gather = None
-            self._emit(ev.GatherComplete, now, digits=gather.digits)
+            self._emit(ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits))
         else:
-            self._emit(ev.GatherProgress, now, digits=gather.digits)
+            self._emit(ev.GatherProgress(call_id=self.call_id, timestamp=stamp, digits=gather.digits))
 
     def decline(self, now: float) -> None:
         """The callee rejects the ringing call (busy): Q.850 17, "user busy"."""
@@ -390,7 +412,7 @@ class CallModel:
         prompt = self.speech.duration(command.text) if command.text else 0.0
         # Reading: the timeout counts from the end of the prompt.
         self._gather = _GatherState(command, now, now + prompt, now + prompt + command.timeout)
-        self._emit(ev.GatherStarted, now)
+        self._emit(ev.GatherStarted(call_id=self.call_id, timestamp=iso_timestamp(now)))
         return GatherReply(
             message=f"Gathering {command.num_digits} digits with {command.timeout_ms}ms timeout",
             expected_digits=command.num_digits,
@@ -419,7 +441,11 @@ class CallModel:
         if not self.recording_active:
             raise CallNotFound("No active recording for this call")
         self.recording_active = False
-        self._emit(ev.RecordingStopped, now, recording=self._recording())
+        self._emit(
+            ev.RecordingStopped(
+                call_id=self.call_id, timestamp=iso_timestamp(now), recording=self._recording()
+            )
+        )
         return StopRecordingReply(message="Recording stopped")
 
     def playback_reply(self, playback: Playback) -> PlaybackReply:
@@ -464,21 +490,24 @@ class CallModel:
         self._playbacks = None
 
     def _finish(self, playback: Playback) -> None:
-        if self._finished is None:
-            self._finished = [playback]
+        if self.finished is None:
+            self.finished = [playback]
         else:
-            self._finished.append(playback)
+            self.finished.append(playback)
 
     def _recording(self) -> ev.Recording:
         return ev.Recording(f"{self.call_id}.wav", f"rec-{self.call_id}", self.recording_active)
 
     def _end(self, now: float, *, status: str, reason: str, cause: str) -> None:
         answered = self.answered_at is not None
+        stamp = iso_timestamp(now)
         recording = None
         if self.recording_active:
             self.recording_active = False
             recording = self._recording()
-            self._emit(ev.RecordingCompleted, now, recording=recording)
+            self._emit(
+                ev.RecordingCompleted(call_id=self.call_id, timestamp=stamp, recording=recording)
+            )
         self._gather = None
         self._cut_playbacks()
         self.phase = Phase.ENDED
@@ -486,20 +515,23 @@ class CallModel:
         self.end_reason = reason
         duration = round(now - self.answered_at, 3) if self.answered_at is not None else 0.0
         self._emit(
-            ev.CallEnded,
-            now,
-            status=status,
-            end_reason=reason,
-            hangup_cause=cause,
-            was_answered=answered,
-            duration=duration,
-            amd=self.amd,
-            recording=recording,
+            ev.CallEnded(
+                call_id=self.call_id,
+                timestamp=stamp,
+                status=status,
+                end_reason=reason,
+                hangup_cause=cause,
+                was_answered=answered,
+                duration=duration,
+                amd=self.amd,
+                recording=recording,
+            )
         )
 
-    def _emit(self, cls: type[ev.Event], at: float, **fields: object) -> None:
-        event = cls(call_id=self.call_id, timestamp=iso_timestamp(at), extra=_NO_EXTRA, **fields)  # type: ignore[arg-type]
-        if self._events is None:
-            self._events = [event]
+    def _emit(self, event: ev.Event) -> None:
+        """Queue ``event`` for the host. Events carry no ``extra``: the model knows all
+        its fields (the default, shared empty mapping)."""
+        if self.emitted is None:
+            self.emitted = [event]
         else:
-            self._events.append(event)
+            self.emitted.append(event)

@@ -411,11 +411,12 @@ class Provider:
     def _changed(self, call: ProviderCall, now: float) -> None:
         """After anything happened to ``call``: bill, emit, finish playbacks, reschedule."""
         model = call.model
-        if model.answered_at is not None and not call.charged:
+        if not call.charged and model.answered_at is not None:
             call.charged = True  # Kaphila deducts credits when a call is answered
             call.account.credits = max(0, call.account.credits - 1)
-        events = model.take_events()
-        if events:
+        events = model.emitted  # taken here, as ``take_events`` would (no call for none)
+        if events is not None:
+            model.emitted = None
             url = call.webhook_url
             if url is None:
                 pass
@@ -437,16 +438,10 @@ class Provider:
                     self._emit(call, url, event, now)
             if self.on_events is not None:
                 self.on_events(call, events, now)
-        for playback in model.take_finished():
-            pendings = call.playbacks
-            for pending in pendings or ():
-                if pending.playback is playback:
-                    assert pendings is not None
-                    pendings.remove(pending)
-                    self._done_playbacks.append(pending)
-                    if not pendings:
-                        call.playbacks = None
-                    break
+        finished = model.finished  # as ``take_finished`` would, and usually ``None``
+        if finished is not None:
+            model.finished = None
+            self._hand_back(call, finished)
         if model.phase is Phase.ENDED:
             self._retire(call, now)
             return
@@ -460,6 +455,19 @@ class Provider:
             call.due = due
             self._seq += 1
             heapq.heappush(self._agenda, (due, self._seq, call))
+
+    def _hand_back(self, call: ProviderCall, finished: list[Playback]) -> None:
+        """Move the pending answers of the ``finished`` playbacks to the host's list."""
+        pendings = call.playbacks
+        for playback in finished:
+            for pending in pendings or ():
+                if pending.playback is playback:
+                    assert pendings is not None
+                    pendings.remove(pending)
+                    self._done_playbacks.append(pending)
+                    break
+        if not pendings:
+            call.playbacks = None
 
     def _emit(self, call: ProviderCall, url: str, event: ev.Event, now: float) -> None:
         """Send ``event`` as the fault switches have it: lost, late, twice, or swapped
