@@ -361,7 +361,9 @@ class CallModel:
         gather.prompt_ends_at = min(gather.prompt_ends_at, now)
         if command.finish_on_key is not None and key == command.finish_on_key:
             self._gather = None
-            self._emit(ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits))
+            self._emit(
+                ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits)
+            )
             return
         if command.valid_digits is not None and key not in command.valid_digits:
             return  # reading: a key outside validDigits is ignored by the gather
@@ -370,9 +372,13 @@ class CallModel:
         gather.deadline = now + command.timeout
         if len(gather.digits) >= command.num_digits:
             self._gather = None
-            self._emit(ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits))
+            self._emit(
+                ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits)
+            )
         else:
-            self._emit(ev.GatherProgress(call_id=self.call_id, timestamp=stamp, digits=gather.digits))
+            self._emit(
+                ev.GatherProgress(call_id=self.call_id, timestamp=stamp, digits=gather.digits)
+            )
 
     def decline(self, now: float) -> None:
         """The callee rejects the ringing call (busy): Q.850 17, "user busy"."""

@@ -127,7 +127,9 @@ class Provider:
         self._retain = retain_finished
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._agenda: list[tuple[float, int, ProviderCall]] = []
-        self._outbox: list[tuple[float, int, Webhook]] = []
+        #: Webhooks to leave, by due time then order queued, each with its call (whose
+        #: ``queued`` count it is in).
+        self._outbox: list[tuple[float, int, Webhook, ProviderCall]] = []
         self._serial = 0
         self._seq = 0
         self._done_playbacks: list[PendingPlayback] = []
@@ -167,41 +169,39 @@ class Provider:
         request it refuses. Call ``admit`` first for the rate limit and fault switches.
         """
         reply: Any
-        if isinstance(command, MakeCall):
-            reply = self._make_call(account, command, now)
-        elif isinstance(command, Voice | Play):
-            call = self._live(command.call_id)
-            model = call.model
-            playback = (
-                model.voice(command, now)
-                if isinstance(command, Voice)
-                else model.play(command, now)
-            )
-            reply = PendingPlayback(model.call_id, playback)
-            if call.playbacks is None:
-                call.playbacks = [reply]
-            else:
-                call.playbacks.append(reply)
-            self._changed(call, now)
-        elif isinstance(command, Gather):
-            call = self._live(command.call_id)
-            reply = call.model.gather(command, now)
-            self._changed(call, now)
-        elif isinstance(command, ForwardCall):
-            target = self._number(command.forward_number, "forwardNumber")
-            call = self._live(command.call_id)
-            reply = call.model.forward(ForwardCall(command.call_id, target), now)
-            self._changed(call, now)
-        elif isinstance(command, Hangup):
-            call = self._live(command.call_id)
-            reply = call.model.hangup(now)
-            self._changed(call, now)
-        elif isinstance(command, StopRecording):
-            call = self._live(command.call_id)
-            reply = call.model.stop_recording(now)
-            self._changed(call, now)
-        else:
-            raise BadRequest(f"{type(command).__name__} is not a Kaphila request")
+        # Class patterns: the isinstance checks, without a call each.
+        match command:
+            case MakeCall():
+                return self._make_call(account, command, now)  # type: ignore[return-value]
+            case Voice() | Play():
+                call = self._live(command.call_id)
+                model = call.model
+                playback = (
+                    model.voice(command, now)
+                    if isinstance(command, Voice)
+                    else model.play(command, now)
+                )
+                reply = PendingPlayback(model.call_id, playback)
+                if call.playbacks is None:
+                    call.playbacks = [reply]
+                else:
+                    call.playbacks.append(reply)
+            case Gather():
+                call = self._live(command.call_id)
+                reply = call.model.gather(command, now)
+            case ForwardCall():
+                target = provider_number(command.forward_number, "forwardNumber")
+                call = self._live(command.call_id)
+                reply = call.model.forward(ForwardCall(command.call_id, target), now)
+            case Hangup():
+                call = self._live(command.call_id)
+                reply = call.model.hangup(now)
+            case StopRecording():
+                call = self._live(command.call_id)
+                reply = call.model.stop_recording(now)
+            case _:
+                raise BadRequest(f"{type(command).__name__} is not a Kaphila request")
+        self._changed(call, now)
         return reply  # type: ignore[no-any-return]
 
     def playback_reply(self, pending: PendingPlayback) -> PlaybackReply:
@@ -219,10 +219,11 @@ class Provider:
         return out  # read it, never change it: empty, it is the provider's own
 
     def _make_call(self, account: AccountState, command: MakeCall, now: float) -> MakeCallReply:
-        number = self._number(command.number, "number")
+        # Kaphila's own rule for numbers: 10-15 digits, no ``+`` (``BadRequest`` otherwise).
+        number = provider_number(command.number, "number")
         caller_id = command.caller_id
         if caller_id is not None:
-            caller_id = self._number(caller_id, "callerId")
+            caller_id = provider_number(caller_id, "callerId")
             if caller_id not in account.account.caller_ids:
                 listed = ", ".join(account.account.caller_ids) or "none"
                 raise BadRequest(
@@ -266,11 +267,6 @@ class Provider:
             return callee
         return self.callees.get(number, self.default_callee)
 
-    @staticmethod
-    def _number(value: str, field: str) -> str:
-        """Kaphila's own rule: 10-15 digits, no ``+`` (``BadRequest`` otherwise)."""
-        return provider_number(value, field)
-
     def _live(self, call_id: str) -> ProviderCall:
         call = self.calls.get(call_id)
         if call is None or call.model.phase is Phase.ENDED:
@@ -293,7 +289,7 @@ class Provider:
 
     def press_keys(self, call_id: str, keys: str, now: float) -> float:
         """Press ``keys`` one after another from ``now``; returns when the last is pressed."""
-        if not isinstance(keys, str) or not keys or any(k not in KEYS for k in keys):
+        if not isinstance(keys, str) or not keys or not KEYS.issuperset(keys):
             raise ValueError(f"keys must be telephone keys (0-9, * and #), not {keys!r}")
         call = self._live(call_id)
         held = call.run.callee.answer == "held"
@@ -366,10 +362,8 @@ class Provider:
             return _NO_WEBHOOKS
         out: list[Webhook] = []
         while outbox and outbox[0][0] <= now:
-            webhook = heapq.heappop(outbox)[2]
-            call = self.calls.get(webhook.event.call_id)
-            if call is not None:
-                call.queued -= 1
+            _, _, webhook, call = heapq.heappop(outbox)
+            call.queued -= 1
             out.append(webhook)
         return out
 
@@ -429,7 +423,7 @@ class Provider:
                     seq += 1
                     sent += 1
                     webhook = Webhook(url, event, leaves, f"msg_{sent}")
-                    heapq.heappush(outbox, (leaves, seq, webhook))
+                    heapq.heappush(outbox, (leaves, seq, webhook, call))
                 self._seq, self._messages = seq, sent
                 call.last_webhook_due = leaves
                 call.queued += len(events)
@@ -494,7 +488,7 @@ class Provider:
     def _queue(self, call: ProviderCall, webhook: Webhook) -> None:
         call.last_webhook_due = webhook.due
         self._seq += 1
-        heapq.heappush(self._outbox, (webhook.due, self._seq, webhook))
+        heapq.heappush(self._outbox, (webhook.due, self._seq, webhook, call))
         call.queued += 1
 
     def _retire(self, call: ProviderCall, now: float) -> None:
