@@ -238,7 +238,8 @@ class CallModel:
     @property
     def gather_deadline(self) -> float | None:
         """When the gather the call is in times out, if it is in one."""
-        return self._gather.deadline if self._gather is not None and self.live else None
+        gather = self._gather
+        return gather.deadline if gather is not None and self.phase is not Phase.ENDED else None
 
     def next_timer_at(self) -> float | None:
         """When the first of ``timers()`` is due (``next_timer().at``, with no ``Timer``)."""

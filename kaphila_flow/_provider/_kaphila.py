@@ -154,11 +154,14 @@ class Provider:
     def admit(self, account: AccountState, path: str, now: float) -> None:
         """Count a request against the hourly limit; the fault switch may refuse it."""
         account.count(path, now)
-        self.faults.refuse(path)
+        faults = self.faults
+        if faults.api_error:  # the switch is off on most days: no call to ask it
+            faults.refuse(path)
 
     def answer_lost(self, path: str) -> bool:
         """Whether this request's answer is lost on the way back (a fault switch)."""
-        return self.faults.lose_answer(path)
+        faults = self.faults
+        return bool(faults.lost_answer) and faults.lose_answer(path)
 
     # -- commands --------------------------------------------------------------------
 
