@@ -65,17 +65,22 @@ def iso_timestamp(now: float) -> str:
     elif micro < 0:
         seconds -= 1
         micro += 1_000_000
-    return f"{_iso_second(seconds)}{micro // 1000:03d}Z"
+    return f"{_iso_second(seconds)}.{micro // 1000:03d}Z"
 
 
 @functools.lru_cache(maxsize=64)
 def _iso_second(seconds: int) -> str:
-    """``2026-01-01T00:00:05.``: a second since the epoch, up to its fraction."""
+    """``2026-01-01T00:00:05``: a second since the epoch, up to its fraction."""
     day, second = divmod(seconds, 86_400)
     hour, second = divmod(second, 3_600)
     minute, second = divmod(second, 60)
-    calendar_day = (_EPOCH + timedelta(days=day)).isoformat()
-    return f"{calendar_day}T{hour:02d}:{minute:02d}:{second:02d}."
+    return f"{_iso_day(day)}T{hour:02d}:{minute:02d}:{second:02d}"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_day(day: int) -> str:
+    """``2026-01-01``: a day since the epoch (a calendar's work, done once a day)."""
+    return (_EPOCH + timedelta(days=day)).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
