@@ -425,10 +425,11 @@ class CallModel:
         # Reading: the timeout counts from the end of the prompt.
         self._gather = _GatherState(command, now, now + prompt, now + prompt + command.timeout)
         self._emit(ev.GatherStarted(call_id=self.call_id, timestamp=iso_timestamp(now)))
+        timeout_ms = command.timeout_ms
         return GatherReply(
-            message=f"Gathering {command.num_digits} digits with {command.timeout_ms}ms timeout",
+            message=f"Gathering {command.num_digits} digits with {timeout_ms}ms timeout",
             expected_digits=command.num_digits,
-            timeout_ms=command.timeout_ms,
+            timeout_ms=timeout_ms,
         )
 
     def forward(self, command: ForwardCall, now: float) -> ForwardReply:

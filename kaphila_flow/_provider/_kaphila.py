@@ -195,7 +195,10 @@ class Provider:
             case ForwardCall():
                 target = provider_number(command.forward_number, "forwardNumber")
                 call = self._live(command.call_id)
-                reply = call.model.forward(ForwardCall(command.call_id, target), now)
+                forward = command
+                if target != command.forward_number:  # the model holds Kaphila's spelling
+                    forward = ForwardCall(command.call_id, target)
+                reply = call.model.forward(forward, now)
             case Hangup():
                 call = self._live(command.call_id)
                 reply = call.model.hangup(now)
