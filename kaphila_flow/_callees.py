@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from ._model import KEYS, CallModel, Phase
+from ._model import ENDED, KEYS, RINGING, CallModel
 
 __all__ = ["AnswerMode", "Callee", "CalleeRun", "KeyStep", "normalize_answer"]
 
@@ -173,11 +173,11 @@ class CalleeRun:
     def next_action(self, model: CallModel) -> tuple[float, Action] | None:
         """The callee's next action on ``model`` and when it is due (model time)."""
         phase = model.phase
-        if phase is Phase.ENDED:
+        if phase is ENDED:
             return None
         callee = self.callee
         by_hand = self._by_hand[0] if self._by_hand else None
-        if phase is Phase.RINGING:
+        if phase is RINGING:
             # no-answer: the ring timeout ends it; held: only by hand
             if self._answer is None:
                 return by_hand

@@ -37,7 +37,16 @@ from .._commands import (
     Voice,
 )
 from .._exceptions import AuthenticationError, BadRequest, CallNotFound
-from .._model import KEYS, CallModel, Phase, Playback, SpeechTiming, iso_timestamp
+from .._model import (
+    ANSWERED,
+    ENDED,
+    KEYS,
+    RINGING,
+    CallModel,
+    Playback,
+    SpeechTiming,
+    iso_timestamp,
+)
 from .._numbers import normalize_number, provider_number
 from ._accounts import Account, AccountState
 from ._faults import Faults
@@ -275,7 +284,7 @@ class Provider:
 
     def _live(self, call_id: str) -> ProviderCall:
         call = self.calls.get(call_id)
-        if call is None or call.model.phase is Phase.ENDED:
+        if call is None or call.model.phase is ENDED:
             raise CallNotFound("Call not found or already ended")
         return call
 
@@ -299,7 +308,7 @@ class Provider:
             raise ValueError(f"keys must be telephone keys (0-9, * and #), not {keys!r}")
         call = self._live(call_id)
         held = call.run.callee.answer == "held"
-        if held and call.model.phase is Phase.RINGING and not call.run.hand_pending:
+        if held and call.model.phase is RINGING and not call.run.hand_pending:
             raise ValueError(f"call {call_id} is not answered yet")
         at = now
         for index, key in enumerate(keys):
@@ -315,7 +324,7 @@ class Provider:
 
     def _require_ringing(self, call_id: str, what: str) -> None:
         call = self._live(call_id)
-        if call.model.phase is not Phase.RINGING or call.run.hand_pending:
+        if call.model.phase is not RINGING or call.run.hand_pending:
             raise ValueError(f"cannot {what} call {call_id}: it is not ringing")
 
     def by_hand_pending(self, call_id: str) -> int:
@@ -382,7 +391,7 @@ class Provider:
         """Whether a live, answered call has nothing under way: no playback, no gather,
         no ring, nothing its callee is about to do."""
         call = self.calls.get(call_id)
-        if call is None or call.model.phase is not Phase.ANSWERED or call.queued:
+        if call is None or call.model.phase is not ANSWERED or call.queued:
             return False
         return call.model.next_timer_at() is None and call.run.next_action(call.model) is None
 
@@ -442,7 +451,7 @@ class Provider:
         if finished is not None:
             model.finished = None
             self._hand_back(call, finished)
-        if model.phase is Phase.ENDED:
+        if model.phase is ENDED:
             self._retire(call, now)
             return
         due = model.next_timer_at()
