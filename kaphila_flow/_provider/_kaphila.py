@@ -63,9 +63,14 @@ _NO_WEBHOOKS: list[Webhook] = []
 RETAIN_FINISHED = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Webhook:
-    """One webhook POST due to leave: ``event`` to ``url`` at provider time ``due``."""
+    """One webhook POST due to leave: ``event`` to ``url`` at provider time ``due``.
+
+    Hosts read it and never change it. It is not a frozen dataclass only because one is
+    built per event on the provider's busiest path, and a frozen one's ``__init__``
+    costs about three times as much (an ``object.__setattr__`` call per field).
+    """
 
     url: str
     event: ev.Event
