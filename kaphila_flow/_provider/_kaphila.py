@@ -437,7 +437,8 @@ class Provider:
             elif call.held_back is None and self.faults._webhooks_untouched:
                 # The usual day: one copy each, now, after what the call sent before
                 # (no draws), in the order the model emitted them.
-                leaves = max(now, call.last_webhook_due)
+                last = call.last_webhook_due
+                leaves = last if last > now else now
                 outbox, seq, sent = self._outbox, self._seq, self._messages
                 for event in events:
                     seq += 1
