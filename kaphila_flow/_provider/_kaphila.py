@@ -16,10 +16,10 @@ httpx, real time with a speed factor). Same commands, same script, same events.
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import Any, TypeVar
 
 from .. import _events as ev
@@ -349,7 +349,7 @@ class Provider:
         """When the provider next needs ``advance`` or has a webhook due, if ever."""
         agenda, outbox = self._agenda, self._outbox
         while agenda and agenda[0][2].due != agenda[0][0]:
-            heapq.heappop(agenda)  # superseded by a later schedule
+            heappop(agenda)  # superseded by a later schedule
         if not outbox:
             return agenda[0][0] if agenda else None
         if agenda and agenda[0][0] < outbox[0][0]:
@@ -363,7 +363,7 @@ class Provider:
             at, _, call = agenda[0]
             if at > now:
                 break
-            heapq.heappop(agenda)
+            heappop(agenda)
             if call.due != at:
                 continue  # superseded by a later schedule
             call.due = None
@@ -382,7 +382,7 @@ class Provider:
             return _NO_WEBHOOKS
         out: list[Webhook] = []
         while outbox and outbox[0][0] <= now:
-            _, _, webhook, call = heapq.heappop(outbox)
+            _, _, webhook, call = heappop(outbox)
             call.queued -= 1
             out.append(webhook)
         return out
@@ -444,7 +444,7 @@ class Provider:
                     seq += 1
                     sent += 1
                     webhook = Webhook(url, event, leaves, f"msg_{sent}")
-                    heapq.heappush(outbox, (leaves, seq, webhook, call))
+                    heappush(outbox, (leaves, seq, webhook, call))
                 self._seq, self._messages = seq, sent
                 call.last_webhook_due = leaves
                 call.queued += len(events)
@@ -469,7 +469,7 @@ class Provider:
         if due is not None and due != call.due:
             call.due = due
             self._seq += 1
-            heapq.heappush(self._agenda, (due, self._seq, call))
+            heappush(self._agenda, (due, self._seq, call))
 
     def _hand_back(self, call: ProviderCall, finished: list[Playback]) -> None:
         """Move the pending answers of the ``finished`` playbacks to the host's list."""
@@ -509,7 +509,7 @@ class Provider:
     def _queue(self, call: ProviderCall, webhook: Webhook) -> None:
         call.last_webhook_due = webhook.due
         self._seq += 1
-        heapq.heappush(self._outbox, (webhook.due, self._seq, webhook, call))
+        heappush(self._outbox, (webhook.due, self._seq, webhook, call))
         call.queued += 1
 
     def _retire(self, call: ProviderCall, now: float) -> None:
