@@ -53,9 +53,10 @@ def iso_timestamp(now: float) -> str:
     """Kaphila's timestamp form: ISO 8601, UTC, milliseconds, ``Z``.
 
     Events come in bursts at one moment (virtual time stands still between jumps), so
-    each moment is formatted once; and many moments in one second, so each second's
-    date and time of day is formatted once. Rounded as ``datetime.fromtimestamp`` rounds
-    (to the microsecond, half to even), then cut to the millisecond as ``isoformat`` cuts.
+    each moment is formatted once; many moments in one second, so each second's time
+    of day is formatted once; and each day's date once. Rounded as
+    ``datetime.fromtimestamp`` rounds (to the microsecond, half to even), then cut to
+    the millisecond as ``isoformat`` cuts.
     """
     fraction, whole = math.modf(now)
     micro = round(fraction * 1e6)
