@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from ._model import KEYS, CallModel, Phase
+from ._model import ENDED, KEYS, RINGING, CallModel
 
 __all__ = ["AnswerMode", "Callee", "CalleeRun", "KeyStep", "normalize_answer"]
 
@@ -143,7 +143,7 @@ _HANG_UP = Action("hang_up")
 class CalleeRun:
     """One callee's progress on one call: its script, and what a person did by hand."""
 
-    __slots__ = ("_answer", "_by_hand", "_gather_seen", "_presses", "_step", "callee")
+    __slots__ = ("_answer", "_by_hand", "_gather_seen", "_presses", "_step", "_steps", "callee")
 
     def __init__(self, callee: Callee) -> None:
         self.callee = callee
@@ -151,6 +151,7 @@ class CalleeRun:
         self._answer: Action | None = _ON_RING.get(callee.answer)
         #: The next of the callee's ``keys`` steps, one per gather.
         self._step = 0
+        self._steps = len(callee.keys)
         self._gather_seen: float | None = None
         #: The keys this gather's step presses, and when (the pressed ones dropped).
         self._presses: list[tuple[float, str]] | None = None
@@ -172,16 +173,22 @@ class CalleeRun:
     def next_action(self, model: CallModel) -> tuple[float, Action] | None:
         """The callee's next action on ``model`` and when it is due (model time)."""
         phase = model.phase
-        if phase is Phase.ENDED:
+        if phase is ENDED:
             return None
         callee = self.callee
         by_hand = self._by_hand[0] if self._by_hand else None
-        if phase is Phase.RINGING:
+        if phase is RINGING:
             # no-answer: the ring timeout ends it; held: only by hand
             if self._answer is None:
                 return by_hand
             scripted = (model.created_at + callee.answer_after, self._answer)
             return scripted if by_hand is None or scripted[0] < by_hand[0] else by_hand
+        presses = self._presses
+        hang_up_after = callee.hang_up_after
+        if not presses and self._step == self._steps and hang_up_after is None:
+            # The usual answered call: nothing scripted is left to come (no key step
+            # under way or ahead, no hang-up), so a new gather would start nothing.
+            return by_hand
         started = model.gather_started_at
         if started is not None and started != self._gather_seen:
             self._gather_seen = started
@@ -194,9 +201,8 @@ class CalleeRun:
                     (started + step.after + i * KEY_GAP, key) for i, key in enumerate(step.keys)
                 ]
         presses = self._presses
-        hang_up_after = callee.hang_up_after
         if not presses and hang_up_after is None:
-            return by_hand  # the usual answered call: nothing scripted to come
+            return by_hand  # the gather's step is done: nothing scripted to come
         candidates: list[tuple[float, Action]] = []
         if by_hand is not None:
             candidates.append(by_hand)

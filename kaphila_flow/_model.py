@@ -16,10 +16,9 @@ from __future__ import annotations
 import enum
 import functools
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from types import MappingProxyType
+from typing import Final
 
 from . import _events as ev
 from ._commands import (
@@ -43,9 +42,6 @@ NORMAL_CLEARING = "16"
 NO_ANSWER_CAUSE = "19"
 USER_BUSY_CAUSE = "17"
 KEYS = frozenset("0123456789*#")
-#: The ``extra`` of every event the model emits: it knows all its fields (one shared,
-#: read-only mapping rather than an empty dict per event).
-_NO_EXTRA: Mapping[str, object] = MappingProxyType({})
 _EPOCH = date(1970, 1, 1)
 #: What ``take_events`` and ``take_finished`` answer when there is nothing (never changed).
 _NO_EVENTS: list[ev.Event] = []
@@ -57,9 +53,10 @@ def iso_timestamp(now: float) -> str:
     """Kaphila's timestamp form: ISO 8601, UTC, milliseconds, ``Z``.
 
     Events come in bursts at one moment (virtual time stands still between jumps), so
-    each moment is formatted once; and many moments in one second, so each second's
-    date and time of day is formatted once. Rounded as ``datetime.fromtimestamp`` rounds
-    (to the microsecond, half to even), then cut to the millisecond as ``isoformat`` cuts.
+    each moment is formatted once; many moments in one second, so each second's time
+    of day is formatted once; and each day's date once. Rounded as
+    ``datetime.fromtimestamp`` rounds (to the microsecond, half to even), then cut to
+    the millisecond as ``isoformat`` cuts.
     """
     fraction, whole = math.modf(now)
     micro = round(fraction * 1e6)
@@ -70,17 +67,22 @@ def iso_timestamp(now: float) -> str:
     elif micro < 0:
         seconds -= 1
         micro += 1_000_000
-    return f"{_iso_second(seconds)}{micro // 1000:03d}Z"
+    return f"{_iso_second(seconds)}.{micro // 1000:03d}Z"
 
 
 @functools.lru_cache(maxsize=64)
 def _iso_second(seconds: int) -> str:
-    """``2026-01-01T00:00:05.``: a second since the epoch, up to its fraction."""
+    """``2026-01-01T00:00:05``: a second since the epoch, up to its fraction."""
     day, second = divmod(seconds, 86_400)
     hour, second = divmod(second, 3_600)
     minute, second = divmod(second, 60)
-    calendar_day = (_EPOCH + timedelta(days=day)).isoformat()
-    return f"{calendar_day}T{hour:02d}:{minute:02d}:{second:02d}."
+    return f"{_iso_day(day)}T{hour:02d}:{minute:02d}:{second:02d}"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_day(day: int) -> str:
+    """``2026-01-01``: a day since the epoch (a calendar's work, done once a day)."""
+    return (_EPOCH + timedelta(days=day)).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,15 @@ class Phase(enum.Enum):
     ANSWERED = "answered"
     FORWARDED = "forwarded"
     ENDED = "ended"
+
+
+#: The phases as module names, for the paths every change takes: on Python 3.11 a
+#: member looked up on its enum class goes through the metaclass's slow
+#: ``__getattr__`` hook (several times a plain attribute's cost).
+RINGING: Final = Phase.RINGING
+ANSWERED: Final = Phase.ANSWERED
+FORWARDED: Final = Phase.FORWARDED
+ENDED: Final = Phase.ENDED
 
 
 @dataclass(slots=True)
@@ -140,7 +151,7 @@ class CallModel:
     created_at: float
     speech: SpeechTiming = field(default_factory=SpeechTiming)
 
-    phase: Phase = Phase.RINGING
+    phase: Phase = RINGING
     answered_at: float | None = None
     ended_at: float | None = None
     amd: ev.Amd | None = None
@@ -151,14 +162,20 @@ class CallModel:
     #: The playbacks under way, in order (``None``: none, and no list kept: an ended
     #: call keeps nothing here).
     _playbacks: list[Playback] | None = None
-    #: Playbacks finished and events emitted since the last take (``None``: none, and
-    #: no list kept: most calls spend most of their life with nothing to take).
-    _finished: list[Playback] | None = None
-    _events: list[ev.Event] | None = None
+    #: Events emitted and playbacks finished since the last take (``None``: none, and
+    #: no list kept: most calls spend most of their life with nothing to take). A host
+    #: takes them with ``take_events``/``take_finished``, or reads a list and sets the
+    #: attribute back to ``None`` itself (one attribute read when there is nothing).
+    emitted: list[ev.Event] | None = None
+    finished: list[Playback] | None = None
     _serial: int = 0
 
     def __post_init__(self) -> None:
-        self._emit(ev.CallInitiated, self.created_at, status="ringing")
+        self._emit(
+            ev.CallInitiated(
+                call_id=self.call_id, timestamp=iso_timestamp(self.created_at), status="ringing"
+            )
+        )
 
     # -- what hosts read -------------------------------------------------------------
 
@@ -168,7 +185,7 @@ class CallModel:
 
     @property
     def live(self) -> bool:
-        return self.phase is not Phase.ENDED
+        return self.phase is not ENDED
 
     @property
     def gathering(self) -> Gather | None:
@@ -200,7 +217,7 @@ class CallModel:
             else None,
             "recording": self._recording().to_json() if self.answered_at is not None else None,
             "voiceName": self.request.voice_name or "en-US-Neural2-A",
-            "hasBridge": self.phase is Phase.FORWARDED,
+            "hasBridge": self.phase is FORWARDED,
             # Not in Kaphila's documented shape; clients ignore unknown fields.
             "createdAt": iso_timestamp(self.created_at),
             "endedAt": iso_timestamp(self.ended_at) if self.ended_at is not None else None,
@@ -208,26 +225,26 @@ class CallModel:
 
     def take_events(self) -> list[ev.Event]:
         """The events emitted since the last take (read the list, never change it)."""
-        out = self._events
+        out = self.emitted
         if out is None:
             return _NO_EVENTS
-        self._events = None
+        self.emitted = None
         return out
 
     def take_finished(self) -> list[Playback]:
         """Playbacks whose HTTP answer is now due (played, or cut by the end); read the
         list, never change it."""
-        out = self._finished
+        out = self.finished
         if out is None:
             return _NO_PLAYBACKS
-        self._finished = None
+        self.finished = None
         return out
 
     def timers(self) -> list[Timer]:
-        if self.phase is Phase.ENDED:
+        if self.phase is ENDED:
             return []
         found: list[Timer] = []
-        if self.phase is Phase.RINGING:
+        if self.phase is RINGING:
             found.append(Timer(self.ring_deadline, "ring"))
         found.extend(Timer(p.ends_at, "playback") for p in self._playbacks or ())
         if self._gather is not None:
@@ -237,13 +254,14 @@ class CallModel:
     @property
     def gather_deadline(self) -> float | None:
         """When the gather the call is in times out, if it is in one."""
-        return self._gather.deadline if self._gather is not None and self.live else None
+        gather = self._gather
+        return gather.deadline if gather is not None and self.phase is not ENDED else None
 
     def next_timer_at(self) -> float | None:
         """When the first of ``timers()`` is due (``next_timer().at``, with no ``Timer``)."""
-        if self.phase is Phase.ENDED:
+        if self.phase is ENDED:
             return None
-        at = self.ring_deadline if self.phase is Phase.RINGING else math.inf
+        at = self.ring_deadline if self.phase is RINGING else math.inf
         for playback in self._playbacks or ():
             if playback.ends_at < at:
                 at = playback.ends_at
@@ -254,10 +272,10 @@ class CallModel:
 
     def next_timer(self, *, kinds: frozenset[str] | None = None) -> Timer | None:
         """The first of ``timers()`` (of ``kinds``), without building them all."""
-        if self.phase is Phase.ENDED:
+        if self.phase is ENDED:
             return None
         at, kind = math.inf, ""
-        if self.phase is Phase.RINGING and (kinds is None or "ring" in kinds):
+        if self.phase is RINGING and (kinds is None or "ring" in kinds):
             at, kind = self.ring_deadline, "ring"
         if self._playbacks and (kinds is None or "playback" in kinds):
             for playback in self._playbacks:
@@ -276,11 +294,14 @@ class CallModel:
 
     def advance(self, now: float) -> None:
         """Let time pass up to ``now``: ring timeout, playbacks, gather timeout."""
-        if self.phase is Phase.RINGING and now >= self.ring_deadline:
-            self._emit(ev.CallTimeout, self.ring_deadline, status="no-answer")
-            self._end(
-                self.ring_deadline, status="no-answer", reason="no_answer", cause=NO_ANSWER_CAUSE
+        if self.phase is RINGING and now >= self.ring_deadline:
+            deadline = self.ring_deadline
+            self._emit(
+                ev.CallTimeout(
+                    call_id=self.call_id, timestamp=iso_timestamp(deadline), status="no-answer"
+                )
             )
+            self._end(deadline, status="no-answer", reason="no_answer", cause=NO_ANSWER_CAUSE)
             return
         playbacks = self._playbacks
         if playbacks:
@@ -288,13 +309,25 @@ class CallModel:
                 playbacks.remove(playback)
                 playback.played = True
                 self._finish(playback)
-                self._emit(ev.TtsPlayed, playback.ends_at, playback_id=playback.playback_id)
+                self._emit(
+                    ev.TtsPlayed(
+                        call_id=self.call_id,
+                        timestamp=iso_timestamp(playback.ends_at),
+                        playback_id=playback.playback_id,
+                    )
+                )
             if not playbacks:
                 self._playbacks = None
         gather = self._gather
         if gather is not None and now >= gather.deadline:
             self._gather = None
-            self._emit(ev.GatherTimeout, gather.deadline, digits=gather.digits)
+            self._emit(
+                ev.GatherTimeout(
+                    call_id=self.call_id,
+                    timestamp=iso_timestamp(gather.deadline),
+                    digits=gather.digits,
+                )
+            )
 
     # -- the callee ------------------------------------------------------------------
 
@@ -307,9 +340,9 @@ class CallModel:
         confidence: float | None = None,
     ) -> None:
         """The callee picks up: a person, a machine (voicemail), or one AMD cannot tell."""
-        if self.phase is not Phase.RINGING:
+        if self.phase is not RINGING:
             return
-        self.phase = Phase.ANSWERED
+        self.phase = ANSWERED
         self.answered_at = now
         if self.request.use_amd:
             if unsure:
@@ -319,27 +352,35 @@ class CallModel:
             else:
                 status, cause, sure = ev.Amd.HUMAN, "HUMAN", 0.9
             self.amd = ev.Amd(status, cause, confidence if confidence is not None else sure)
-        self._emit(ev.CallAnswered, now, status="answered", amd=self.amd)
+        stamp = iso_timestamp(now)
+        self._emit(
+            ev.CallAnswered(call_id=self.call_id, timestamp=stamp, status="answered", amd=self.amd)
+        )
         # Reading: every answered call is recorded until stopped or ended.
         self.recording_active = True
-        self._emit(ev.RecordingStarted, now, recording=self._recording())
+        self._emit(
+            ev.RecordingStarted(call_id=self.call_id, timestamp=stamp, recording=self._recording())
+        )
 
     def press(self, key: str, now: float) -> None:
         """The callee presses one key. Keys outside a gather are still reported."""
         if key not in KEYS:
             raise ValueError(f"not a telephone key: {key!r} (use 0-9, * and #)")
-        if self.phase not in (Phase.ANSWERED, Phase.FORWARDED):
+        if self.phase not in (ANSWERED, FORWARDED):
             return
-        self._emit(ev.DtmfReceived, now, digit=key)
+        stamp = iso_timestamp(now)
+        self._emit(ev.DtmfReceived(call_id=self.call_id, timestamp=stamp, digit=key))
         gather = self._gather
-        if gather is None or self.phase is Phase.FORWARDED:
+        if gather is None or self.phase is FORWARDED:
             return
         command = gather.command
         # Barge-in: a key during the prompt stops the prompt and starts the entry.
         gather.prompt_ends_at = min(gather.prompt_ends_at, now)
         if command.finish_on_key is not None and key == command.finish_on_key:
             self._gather = None
-            self._emit(ev.GatherComplete, now, digits=gather.digits)
+            self._emit(
+                ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits)
+            )
             return
         if command.valid_digits is not None and key not in command.valid_digits:
             return  # reading: a key outside validDigits is ignored by the gather
@@ -348,19 +389,23 @@ class CallModel:
         gather.deadline = now + command.timeout
         if len(gather.digits) >= command.num_digits:
             self._gather = None
-            self._emit(ev.GatherComplete, now, digits=gather.digits)
+            self._emit(
+                ev.GatherComplete(call_id=self.call_id, timestamp=stamp, digits=gather.digits)
+            )
         else:
-            self._emit(ev.GatherProgress, now, digits=gather.digits)
+            self._emit(
+                ev.GatherProgress(call_id=self.call_id, timestamp=stamp, digits=gather.digits)
+            )
 
     def decline(self, now: float) -> None:
         """The callee rejects the ringing call (busy): Q.850 17, "user busy"."""
-        if self.phase is Phase.RINGING:
+        if self.phase is RINGING:
             self._end(now, status="busy", reason="busy", cause=USER_BUSY_CAUSE)
 
     def caller_hangs_up(self, now: float) -> None:
-        if self.phase is Phase.ENDED:
+        if self.phase is ENDED:
             return
-        if self.phase is Phase.RINGING:
+        if self.phase is RINGING:
             self._end(now, status="no-answer", reason="rejected", cause="21")
         else:
             self._end(now, status="completed", reason="normal_hangup", cause=NORMAL_CLEARING)
@@ -368,9 +413,9 @@ class CallModel:
     # -- commands --------------------------------------------------------------------
 
     def _require_live(self, *, answered: bool = True) -> None:
-        if self.phase is Phase.ENDED:
+        if self.phase is ENDED:
             raise CallNotFound("Call not found or already ended")
-        if answered and self.phase is Phase.RINGING:
+        if answered and self.phase is RINGING:
             raise CallNotFound("Call not found or not answered yet")
 
     def voice(self, command: Voice, now: float) -> Playback:
@@ -390,18 +435,19 @@ class CallModel:
         prompt = self.speech.duration(command.text) if command.text else 0.0
         # Reading: the timeout counts from the end of the prompt.
         self._gather = _GatherState(command, now, now + prompt, now + prompt + command.timeout)
-        self._emit(ev.GatherStarted, now)
+        self._emit(ev.GatherStarted(call_id=self.call_id, timestamp=iso_timestamp(now)))
+        timeout_ms = command.timeout_ms
         return GatherReply(
-            message=f"Gathering {command.num_digits} digits with {command.timeout_ms}ms timeout",
+            message=f"Gathering {command.num_digits} digits with {timeout_ms}ms timeout",
             expected_digits=command.num_digits,
-            timeout_ms=command.timeout_ms,
+            timeout_ms=timeout_ms,
         )
 
     def forward(self, command: ForwardCall, now: float) -> ForwardReply:
         self._require_live()
         self._gather = None
         self._cut_playbacks()
-        self.phase = Phase.FORWARDED
+        self.phase = FORWARDED
         self.forwarded_to = command.forward_number
         self._serial += 1
         return ForwardReply(
@@ -419,7 +465,11 @@ class CallModel:
         if not self.recording_active:
             raise CallNotFound("No active recording for this call")
         self.recording_active = False
-        self._emit(ev.RecordingStopped, now, recording=self._recording())
+        self._emit(
+            ev.RecordingStopped(
+                call_id=self.call_id, timestamp=iso_timestamp(now), recording=self._recording()
+            )
+        )
         return StopRecordingReply(message="Recording stopped")
 
     def playback_reply(self, playback: Playback) -> PlaybackReply:
@@ -464,42 +514,48 @@ class CallModel:
         self._playbacks = None
 
     def _finish(self, playback: Playback) -> None:
-        if self._finished is None:
-            self._finished = [playback]
+        if self.finished is None:
+            self.finished = [playback]
         else:
-            self._finished.append(playback)
+            self.finished.append(playback)
 
     def _recording(self) -> ev.Recording:
         return ev.Recording(f"{self.call_id}.wav", f"rec-{self.call_id}", self.recording_active)
 
     def _end(self, now: float, *, status: str, reason: str, cause: str) -> None:
         answered = self.answered_at is not None
+        stamp = iso_timestamp(now)
         recording = None
         if self.recording_active:
             self.recording_active = False
             recording = self._recording()
-            self._emit(ev.RecordingCompleted, now, recording=recording)
+            self._emit(
+                ev.RecordingCompleted(call_id=self.call_id, timestamp=stamp, recording=recording)
+            )
         self._gather = None
         self._cut_playbacks()
-        self.phase = Phase.ENDED
+        self.phase = ENDED
         self.ended_at = now
         self.end_reason = reason
         duration = round(now - self.answered_at, 3) if self.answered_at is not None else 0.0
         self._emit(
-            ev.CallEnded,
-            now,
-            status=status,
-            end_reason=reason,
-            hangup_cause=cause,
-            was_answered=answered,
-            duration=duration,
-            amd=self.amd,
-            recording=recording,
+            ev.CallEnded(
+                call_id=self.call_id,
+                timestamp=stamp,
+                status=status,
+                end_reason=reason,
+                hangup_cause=cause,
+                was_answered=answered,
+                duration=duration,
+                amd=self.amd,
+                recording=recording,
+            )
         )
 
-    def _emit(self, cls: type[ev.Event], at: float, **fields: object) -> None:
-        event = cls(call_id=self.call_id, timestamp=iso_timestamp(at), extra=_NO_EXTRA, **fields)  # type: ignore[arg-type]
-        if self._events is None:
-            self._events = [event]
+    def _emit(self, event: ev.Event) -> None:
+        """Queue ``event`` for the host. Events carry no ``extra``: the model knows all
+        its fields (the default, shared empty mapping)."""
+        if self.emitted is None:
+            self.emitted = [event]
         else:
-            self._events.append(event)
+            self.emitted.append(event)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kaphila_flow import ConfigurationError
-from kaphila_flow._callees import Callee, CalleeRun, KeyStep
+from kaphila_flow._callees import Action, Callee, CalleeRun, KeyStep
 from kaphila_flow._commands import Gather, MakeCall
 from kaphila_flow._model import CallModel, Phase
 from kaphila_flow.simulator import INSTANT, load_simulator, simulator_from_mapping
@@ -45,6 +45,33 @@ def test_answers_then_presses_into_each_gather_then_hangs_up() -> None:
     call.gather(Gather("1.1", None, num_digits=1, timeout=10), T0 + 20)  # no steps left: silence
     assert play(run, call, T0 + 40) == ["hang_up@32"]
     assert call.phase is Phase.ENDED
+
+
+def test_keys_left_over_from_the_last_step_are_not_pressed_into_the_next_gather() -> None:
+    # The last step's "3" is not needed (the gather takes two keys): the next gather
+    # hears nothing, times out, and so does every later one (nothing scripted is left).
+    callee = Callee(answer="human", answer_after=0, keys=(KeyStep("123", 1.0),))
+    call, run = model(), CalleeRun(callee)
+    assert play(run, call, T0) == ["answer@0"]
+    call.gather(Gather("1.1", None, num_digits=2, timeout=5), T0 + 1)
+    assert play(run, call, T0 + 3) == ["press1@2", "press2@2.15"]
+    for start in (T0 + 3, T0 + 20):
+        call.gather(Gather("1.1", None, num_digits=1, timeout=5), start)
+        assert play(run, call, start + 10) == []
+        assert run.next_action(call) is None
+        call.advance(start + 10)
+        assert [e.name for e in call.take_events()][-1] == "gather.timeout"
+
+
+def test_a_script_done_with_keys_still_hangs_up_and_a_person_still_presses() -> None:
+    callee = Callee(answer="human", answer_after=0, keys=(KeyStep("1", 0.5),), hang_up_after=20)
+    call, run = model(), CalleeRun(callee)
+    play(run, call, T0)
+    call.gather(Gather("1.1", None, num_digits=1, timeout=5), T0 + 1)
+    assert play(run, call, T0 + 2) == ["press1@1.5"]
+    call.gather(Gather("1.1", None, num_digits=2, timeout=5), T0 + 3)
+    run.by_hand(T0 + 4, Action("press", "7"))
+    assert play(run, call, T0 + 30) == ["press7@4", "hang_up@20"]
 
 
 @pytest.mark.parametrize(("mode", "phase"), [("never", Phase.RINGING), ("reject", Phase.ENDED)])

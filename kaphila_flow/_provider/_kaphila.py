@@ -16,10 +16,10 @@ httpx, real time with a speed factor). Same commands, same script, same events.
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import Any, TypeVar
 
 from .. import _events as ev
@@ -37,7 +37,16 @@ from .._commands import (
     Voice,
 )
 from .._exceptions import AuthenticationError, BadRequest, CallNotFound
-from .._model import KEYS, CallModel, Phase, Playback, SpeechTiming, iso_timestamp
+from .._model import (
+    ANSWERED,
+    ENDED,
+    KEYS,
+    RINGING,
+    CallModel,
+    Playback,
+    SpeechTiming,
+    iso_timestamp,
+)
 from .._numbers import normalize_number, provider_number
 from ._accounts import Account, AccountState
 from ._faults import Faults
@@ -54,9 +63,14 @@ _NO_WEBHOOKS: list[Webhook] = []
 RETAIN_FINISHED = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Webhook:
-    """One webhook POST due to leave: ``event`` to ``url`` at provider time ``due``."""
+    """One webhook POST due to leave: ``event`` to ``url`` at provider time ``due``.
+
+    Hosts read it and never change it. It is not a frozen dataclass only because one is
+    built per event on the provider's busiest path, and a frozen one's ``__init__``
+    costs about three times as much (an ``object.__setattr__`` call per field).
+    """
 
     url: str
     event: ev.Event
@@ -127,7 +141,9 @@ class Provider:
         self._retain = retain_finished
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._agenda: list[tuple[float, int, ProviderCall]] = []
-        self._outbox: list[tuple[float, int, Webhook]] = []
+        #: Webhooks to leave, by due time then order queued, each with its call (whose
+        #: ``queued`` count it is in).
+        self._outbox: list[tuple[float, int, Webhook, ProviderCall]] = []
         self._serial = 0
         self._seq = 0
         self._done_playbacks: list[PendingPlayback] = []
@@ -152,11 +168,14 @@ class Provider:
     def admit(self, account: AccountState, path: str, now: float) -> None:
         """Count a request against the hourly limit; the fault switch may refuse it."""
         account.count(path, now)
-        self.faults.refuse(path)
+        faults = self.faults
+        if faults.api_error:  # the switch is off on most days: no call to ask it
+            faults.refuse(path)
 
     def answer_lost(self, path: str) -> bool:
         """Whether this request's answer is lost on the way back (a fault switch)."""
-        return self.faults.lose_answer(path)
+        faults = self.faults
+        return bool(faults.lost_answer) and faults.lose_answer(path)
 
     # -- commands --------------------------------------------------------------------
 
@@ -167,41 +186,42 @@ class Provider:
         request it refuses. Call ``admit`` first for the rate limit and fault switches.
         """
         reply: Any
-        if isinstance(command, MakeCall):
-            reply = self._make_call(account, command, now)
-        elif isinstance(command, Voice | Play):
-            call = self._live(command.call_id)
-            model = call.model
-            playback = (
-                model.voice(command, now)
-                if isinstance(command, Voice)
-                else model.play(command, now)
-            )
-            reply = PendingPlayback(model.call_id, playback)
-            if call.playbacks is None:
-                call.playbacks = [reply]
-            else:
-                call.playbacks.append(reply)
-            self._changed(call, now)
-        elif isinstance(command, Gather):
-            call = self._live(command.call_id)
-            reply = call.model.gather(command, now)
-            self._changed(call, now)
-        elif isinstance(command, ForwardCall):
-            target = self._number(command.forward_number, "forwardNumber")
-            call = self._live(command.call_id)
-            reply = call.model.forward(ForwardCall(command.call_id, target), now)
-            self._changed(call, now)
-        elif isinstance(command, Hangup):
-            call = self._live(command.call_id)
-            reply = call.model.hangup(now)
-            self._changed(call, now)
-        elif isinstance(command, StopRecording):
-            call = self._live(command.call_id)
-            reply = call.model.stop_recording(now)
-            self._changed(call, now)
-        else:
-            raise BadRequest(f"{type(command).__name__} is not a Kaphila request")
+        # Class patterns: the isinstance checks, without a call each.
+        match command:
+            case MakeCall():
+                return self._make_call(account, command, now)  # type: ignore[return-value]
+            case Voice() | Play():
+                call = self._live(command.call_id)
+                model = call.model
+                playback = (
+                    model.voice(command, now)
+                    if isinstance(command, Voice)
+                    else model.play(command, now)
+                )
+                reply = PendingPlayback(model.call_id, playback)
+                if call.playbacks is None:
+                    call.playbacks = [reply]
+                else:
+                    call.playbacks.append(reply)
+            case Gather():
+                call = self._live(command.call_id)
+                reply = call.model.gather(command, now)
+            case ForwardCall():
+                target = provider_number(command.forward_number, "forwardNumber")
+                call = self._live(command.call_id)
+                forward = command
+                if target != command.forward_number:  # the model holds Kaphila's spelling
+                    forward = ForwardCall(command.call_id, target)
+                reply = call.model.forward(forward, now)
+            case Hangup():
+                call = self._live(command.call_id)
+                reply = call.model.hangup(now)
+            case StopRecording():
+                call = self._live(command.call_id)
+                reply = call.model.stop_recording(now)
+            case _:
+                raise BadRequest(f"{type(command).__name__} is not a Kaphila request")
+        self._changed(call, now)
         return reply  # type: ignore[no-any-return]
 
     def playback_reply(self, pending: PendingPlayback) -> PlaybackReply:
@@ -219,10 +239,11 @@ class Provider:
         return out  # read it, never change it: empty, it is the provider's own
 
     def _make_call(self, account: AccountState, command: MakeCall, now: float) -> MakeCallReply:
-        number = self._number(command.number, "number")
+        # Kaphila's own rule for numbers: 10-15 digits, no ``+`` (``BadRequest`` otherwise).
+        number = provider_number(command.number, "number")
         caller_id = command.caller_id
         if caller_id is not None:
-            caller_id = self._number(caller_id, "callerId")
+            caller_id = provider_number(caller_id, "callerId")
             if caller_id not in account.account.caller_ids:
                 listed = ", ".join(account.account.caller_ids) or "none"
                 raise BadRequest(
@@ -266,14 +287,9 @@ class Provider:
             return callee
         return self.callees.get(number, self.default_callee)
 
-    @staticmethod
-    def _number(value: str, field: str) -> str:
-        """Kaphila's own rule: 10-15 digits, no ``+`` (``BadRequest`` otherwise)."""
-        return provider_number(value, field)
-
     def _live(self, call_id: str) -> ProviderCall:
         call = self.calls.get(call_id)
-        if call is None or call.model.phase is Phase.ENDED:
+        if call is None or call.model.phase is ENDED:
             raise CallNotFound("Call not found or already ended")
         return call
 
@@ -293,11 +309,11 @@ class Provider:
 
     def press_keys(self, call_id: str, keys: str, now: float) -> float:
         """Press ``keys`` one after another from ``now``; returns when the last is pressed."""
-        if not isinstance(keys, str) or not keys or any(k not in KEYS for k in keys):
+        if not isinstance(keys, str) or not keys or not KEYS.issuperset(keys):
             raise ValueError(f"keys must be telephone keys (0-9, * and #), not {keys!r}")
         call = self._live(call_id)
         held = call.run.callee.answer == "held"
-        if held and call.model.phase is Phase.RINGING and not call.run.hand_pending:
+        if held and call.model.phase is RINGING and not call.run.hand_pending:
             raise ValueError(f"call {call_id} is not answered yet")
         at = now
         for index, key in enumerate(keys):
@@ -313,7 +329,7 @@ class Provider:
 
     def _require_ringing(self, call_id: str, what: str) -> None:
         call = self._live(call_id)
-        if call.model.phase is not Phase.RINGING or call.run.hand_pending:
+        if call.model.phase is not RINGING or call.run.hand_pending:
             raise ValueError(f"cannot {what} call {call_id}: it is not ringing")
 
     def by_hand_pending(self, call_id: str) -> int:
@@ -333,7 +349,7 @@ class Provider:
         """When the provider next needs ``advance`` or has a webhook due, if ever."""
         agenda, outbox = self._agenda, self._outbox
         while agenda and agenda[0][2].due != agenda[0][0]:
-            heapq.heappop(agenda)  # superseded by a later schedule
+            heappop(agenda)  # superseded by a later schedule
         if not outbox:
             return agenda[0][0] if agenda else None
         if agenda and agenda[0][0] < outbox[0][0]:
@@ -347,7 +363,7 @@ class Provider:
             at, _, call = agenda[0]
             if at > now:
                 break
-            heapq.heappop(agenda)
+            heappop(agenda)
             if call.due != at:
                 continue  # superseded by a later schedule
             call.due = None
@@ -366,10 +382,8 @@ class Provider:
             return _NO_WEBHOOKS
         out: list[Webhook] = []
         while outbox and outbox[0][0] <= now:
-            webhook = heapq.heappop(outbox)[2]
-            call = self.calls.get(webhook.event.call_id)
-            if call is not None:
-                call.queued -= 1
+            _, _, webhook, call = heappop(outbox)
+            call.queued -= 1
             out.append(webhook)
         return out
 
@@ -382,7 +396,7 @@ class Provider:
         """Whether a live, answered call has nothing under way: no playback, no gather,
         no ring, nothing its callee is about to do."""
         call = self.calls.get(call_id)
-        if call is None or call.model.phase is not Phase.ANSWERED or call.queued:
+        if call is None or call.model.phase is not ANSWERED or call.queued:
             return False
         return call.model.next_timer_at() is None and call.run.next_action(call.model) is None
 
@@ -411,24 +425,26 @@ class Provider:
     def _changed(self, call: ProviderCall, now: float) -> None:
         """After anything happened to ``call``: bill, emit, finish playbacks, reschedule."""
         model = call.model
-        if model.answered_at is not None and not call.charged:
+        if not call.charged and model.answered_at is not None:
             call.charged = True  # Kaphila deducts credits when a call is answered
             call.account.credits = max(0, call.account.credits - 1)
-        events = model.take_events()
-        if events:
+        events = model.emitted  # taken here, as ``take_events`` would (no call for none)
+        if events is not None:
+            model.emitted = None
             url = call.webhook_url
             if url is None:
                 pass
             elif call.held_back is None and self.faults._webhooks_untouched:
                 # The usual day: one copy each, now, after what the call sent before
                 # (no draws), in the order the model emitted them.
-                leaves = max(now, call.last_webhook_due)
+                last = call.last_webhook_due
+                leaves = last if last > now else now
                 outbox, seq, sent = self._outbox, self._seq, self._messages
                 for event in events:
                     seq += 1
                     sent += 1
                     webhook = Webhook(url, event, leaves, f"msg_{sent}")
-                    heapq.heappush(outbox, (leaves, seq, webhook))
+                    heappush(outbox, (leaves, seq, webhook, call))
                 self._seq, self._messages = seq, sent
                 call.last_webhook_due = leaves
                 call.queued += len(events)
@@ -437,17 +453,11 @@ class Provider:
                     self._emit(call, url, event, now)
             if self.on_events is not None:
                 self.on_events(call, events, now)
-        for playback in model.take_finished():
-            pendings = call.playbacks
-            for pending in pendings or ():
-                if pending.playback is playback:
-                    assert pendings is not None
-                    pendings.remove(pending)
-                    self._done_playbacks.append(pending)
-                    if not pendings:
-                        call.playbacks = None
-                    break
-        if model.phase is Phase.ENDED:
+        finished = model.finished  # as ``take_finished`` would, and usually ``None``
+        if finished is not None:
+            model.finished = None
+            self._hand_back(call, finished)
+        if model.phase is ENDED:
             self._retire(call, now)
             return
         due = model.next_timer_at()
@@ -459,7 +469,20 @@ class Provider:
         if due is not None and due != call.due:
             call.due = due
             self._seq += 1
-            heapq.heappush(self._agenda, (due, self._seq, call))
+            heappush(self._agenda, (due, self._seq, call))
+
+    def _hand_back(self, call: ProviderCall, finished: list[Playback]) -> None:
+        """Move the pending answers of the ``finished`` playbacks to the host's list."""
+        pendings = call.playbacks
+        for playback in finished:
+            for pending in pendings or ():
+                if pending.playback is playback:
+                    assert pendings is not None
+                    pendings.remove(pending)
+                    self._done_playbacks.append(pending)
+                    break
+        if not pendings:
+            call.playbacks = None
 
     def _emit(self, call: ProviderCall, url: str, event: ev.Event, now: float) -> None:
         """Send ``event`` as the fault switches have it: lost, late, twice, or swapped
@@ -486,7 +509,7 @@ class Provider:
     def _queue(self, call: ProviderCall, webhook: Webhook) -> None:
         call.last_webhook_due = webhook.due
         self._seq += 1
-        heapq.heappush(self._outbox, (webhook.due, self._seq, webhook))
+        heappush(self._outbox, (webhook.due, self._seq, webhook, call))
         call.queued += 1
 
     def _retire(self, call: ProviderCall, now: float) -> None:
