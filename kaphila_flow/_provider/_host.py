@@ -64,11 +64,14 @@ class ProviderHost:
         self._sleeping_until = math.inf
         #: Where each request waiting for its playback to finish is parked.
         self._playbacks: dict[int, Parking] = {}
-        #: Alarms: callbacks due at a provider time.
+        #: Alarms: callbacks due at a provider time; and the earliest alarm's time
+        #: (infinity if none), kept as the heap changes rather than asked at each look.
         self._alarms: TimerHeap[Callable[[], None]] = TimerHeap()
+        self._alarm_at = math.inf
         #: On asyncio the scheduler is a timer callback, not a task; and whether it is
         #: armed for what is due (not while a round is waiting for its turn).
         self._timer = LoopTimer(self._on_timer)
+        self._on_loop_timer = False  # the timer is bound: the scheduler runs on it
         self._armed = False
         #: How often the loop's clock ticks (0: finely enough to ignore).
         self._ticks_per_second = 0
@@ -115,14 +118,21 @@ class ProviderHost:
         assert self._t0 is not None
         at = self.origin + (loop_at - self._t0) * self.speed
         ticket = self._alarms.push(at, callback)
-        if not at >= self._sleeping_until:  # a later alarm leaves the wake-up where it is
-            self._reschedule()
+        if at < self._alarm_at:
+            self._alarm_at = at
+            if at < self._sleeping_until:  # a later alarm leaves the wake-up where it is
+                self._reschedule()
         return ticket
 
     def disarm(self, ticket: int) -> None:
         """The alarm ``ticket`` is no longer wanted (fired or not)."""
-        if self._alarms.withdraw(ticket):
-            self._reschedule()
+        alarms = self._alarms
+        if alarms.withdraw(ticket):  # it was the earliest: the next one may come later
+            at = self._alarm_at
+            following = alarms.next_at()
+            self._alarm_at = math.inf if following is None else following
+            if at <= self._sleeping_until:  # (else it was not what the wake-up is for)
+                self._reschedule()
 
     def _wake_at(self, due: float) -> float:
         """The loop time to wake at for provider time ``due``: on the loop's next clock
@@ -136,29 +146,37 @@ class ProviderHost:
         return math.ceil(at * ticks) / ticks if ticks else at
 
     def _next_due(self) -> float:
-        alarm = self._alarms.next_at()
+        """The provider time of the next thing due: the provider's deadline or an alarm."""
         due = self.provider.next_deadline()
-        if alarm is not None and (due is None or alarm < due):
-            return alarm
-        return math.inf if due is None else due
+        alarm = self._alarm_at
+        return alarm if due is None or alarm < due else due
 
     def _ring(self, now: float) -> None:
-        while (callback := self._alarms.pop_due(now)) is not None:
+        if self._alarm_at > now:
+            return
+        alarms = self._alarms
+        while (callback := alarms.pop_due(now)) is not None:
             callback()
+        # The heap's top is a wanted alarm again (``next_at`` drops withdrawn ones), so
+        # a withdrawal tells truly whether it was the earliest.
+        following = alarms.next_at()
+        self._alarm_at = math.inf if following is None else following
 
     def _reschedule(self) -> None:
         """Move the sleeping scheduler's deadline to the next thing due, earlier or later.
 
         Moving the deadline of the scope it sleeps in (or of its timer, on asyncio) costs
         no task step: the scheduler runs only when something is due."""
-        if self._timer.bound:
+        if self._on_loop_timer:
             if self._armed:
                 self._rearm()
             return
         sleep = self._sleeper.scope
         if sleep is None:
             return
-        due = self._next_due()
+        due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
+        if due is None or self._alarm_at < due:
+            due = self._alarm_at
         if due <= self._last:
             # Due already: resume the scheduler (one step), rather than cancel its sleep.
             self._sleeper.wake()
@@ -177,14 +195,20 @@ class ProviderHost:
     # -- asyncio: the scheduler is a timer callback -----------------------------------
 
     def _rearm(self) -> None:
-        """Point the timer at the next thing due (the next loop round, if due now)."""
+        """Point the timer at the next thing due (the next loop round, if due now).
+
+        While armed (``_armed``), ``_sleeping_until`` is when the timer fires (infinity:
+        it is not set). A round due now leaves that time armed: the round recomputes
+        what is due at its end, mostly the very time armed, which then stays."""
         timer = self._timer
-        due = self._next_due()
+        due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
+        if due is None or self._alarm_at < due:
+            due = self._alarm_at
         if due <= self._last:
             self._armed = False  # a round is coming: it reschedules at its end
             timer.soon(False)
             return
-        if due == self._sleeping_until and timer.armed:
+        if due == self._sleeping_until and (timer.armed or due == math.inf):
             return
         self._sleeping_until = due
         if due == math.inf:
@@ -194,23 +218,28 @@ class ProviderHost:
 
     def _on_timer(self, reached: bool) -> None:
         self._armed = False
-        if reached and self._last < self._sleeping_until:
-            self._last = self._sleeping_until  # the loop's clock reached it; rounding aside
+        if reached:
+            # The timer fired (it is no longer set): the loop's clock reached the time
+            # it was set for, rounding aside.
+            if self._last < self._sleeping_until:
+                self._last = self._sleeping_until
+            self._sleeping_until = math.inf
         self._round()  # what it raises, the run task raises
         self._armed = True
-        self._sleeping_until = math.nan  # whatever is due, arm for it
         self._rearm()
 
     async def _run_on_timers(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         timer = self._timer
         timer.bind()
+        self._on_loop_timer = True
+        self._sleeping_until = math.inf
         try:
             timer.fire(False)
             task_status.started()
             await timer.failure()
         finally:
             timer.unbind()
-            self._armed = False
+            self._on_loop_timer = self._armed = False
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
