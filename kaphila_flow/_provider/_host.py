@@ -152,8 +152,6 @@ class ProviderHost:
         return alarm if due is None or alarm < due else due
 
     def _ring(self, now: float) -> None:
-        if self._alarm_at > now:
-            return
         alarms = self._alarms
         while (callback := alarms.pop_due(now)) is not None:
             callback()
@@ -183,14 +181,18 @@ class ProviderHost:
             return
         if due != self._sleeping_until:
             self._sleeping_until = due
-            sleep.deadline = self._wake_at(due)
+            # (``_wake_at``, inline: trio's clock has no ticks to round to)
+            t0 = self._t0
+            assert t0 is not None  # (read by ``run``)
+            sleep.deadline = t0 + (due - self.origin) / self.speed
 
     def _round(self) -> None:
         """One round of the scheduler: let time pass, send what is due, ring alarms."""
         now = self.now()
         self.provider.advance(now)
         self._flush(now)
-        self._ring(now)
+        if self._alarm_at <= now:
+            self._ring(now)
 
     # -- asyncio: the scheduler is a timer callback -----------------------------------
 
@@ -294,7 +296,8 @@ class ProviderHost:
         """Carry out a request that answers at once (anything but a playback)."""
         now = self.now()
         reply = self.provider.handle(account, command, now)
-        self.poke(now)
+        self._flush(now)  # (``poke``, inline)
+        self._reschedule()
         return reply
 
     async def request(
@@ -306,8 +309,9 @@ class ProviderHost:
             now = self.now()
         reply: Any = self.provider.handle(account, command, now)
         # What the command emitted goes out before its answer comes back, as it may over
-        # HTTP; the scheduler wakes for what comes later.
-        self.poke(now)
+        # HTTP; the scheduler wakes for what comes later (``poke``, inline).
+        self._flush(now)
+        self._reschedule()
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
                 self._playbacks[id(reply)] = parking = Parking()
