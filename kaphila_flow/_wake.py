@@ -248,7 +248,16 @@ class LoopTimer:
     hence anyio, to tell the backend by.
     """
 
-    __slots__ = ("_callback", "_context", "_failure", "_handle", "_loop", "_parking", "_soon")
+    __slots__ = (
+        "_callback",
+        "_context",
+        "_failure",
+        "_handle",
+        "_loop",
+        "_parking",
+        "_soon",
+        "_sooner",
+    )
 
     def __init__(self, callback: Callable[..., None]) -> None:
         self._callback = callback
@@ -256,6 +265,7 @@ class LoopTimer:
         self._context: contextvars.Context | None = None
         self._handle: asyncio.Handle | None = None
         self._soon: asyncio.Handle | None = None
+        self._sooner: asyncio.TimerHandle | None = None
         self._failure: BaseException | None = None
         self._parking = Parking()
 
@@ -277,6 +287,7 @@ class LoopTimer:
 
     def unbind(self) -> None:
         self.cancel()
+        self.cancel_sooner()
         soon, self._soon = self._soon, None
         if soon is not None:
             soon.cancel()
@@ -297,9 +308,24 @@ class LoopTimer:
         if self._soon is None:
             self._soon = self._loop.call_soon(self._fire_soon, *args, context=self._context)
 
+    def sooner(self, when: float, *args: Any) -> None:
+        """Fire once the loop's clock reaches ``when`` as well (instead of what was set
+        ``sooner`` before), leaving what ``at`` set armed for after it: an owner that
+        re-arms after each firing keeps a time still due without a new timer handle."""
+        assert self._loop is not None
+        if self._sooner is not None:
+            self._sooner.cancel()
+        self._sooner = self._loop.call_at(when, self._fire_sooner, *args, context=self._context)
+
     def cancel(self) -> None:
-        """Unset what ``at`` set (a ``soon`` firing still comes)."""
+        """Unset what ``at`` set (a ``soon`` or ``sooner`` firing still comes)."""
         handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_sooner(self) -> None:
+        """Unset what ``sooner`` set."""
+        handle, self._sooner = self._sooner, None
         if handle is not None:
             handle.cancel()
 
@@ -311,6 +337,10 @@ class LoopTimer:
 
     def _fire_soon(self, *args: Any) -> None:
         self._soon = None
+        self._run(args)
+
+    def _fire_sooner(self, *args: Any) -> None:
+        self._sooner = None
         self._run(args)
 
     def _run(self, args: tuple[Any, ...]) -> None:

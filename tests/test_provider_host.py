@@ -26,6 +26,14 @@ async def pauses_between_playbacks(call: Call) -> str:
     return "done"
 
 
+async def chatty_then_busy(call: Call) -> str:
+    for n in range(3):
+        await call.say(f"Still here {n}.")  # each playback ends before the patience
+    await anyio.sleep(50)
+    await call.say("Goodbye.")
+    return "done"
+
+
 def _played_at(kaphila: FakeKaphila) -> list[str]:
     return [
         event.timestamp or ""
@@ -57,3 +65,14 @@ async def test_playbacks_end_at_their_time_while_a_phone_waits_with_a_long_patie
         # "Hello." plays 0.5 s from the answer; "Still there?" 30 s later, for 0.8 s.
         assert _played_at(kaphila) == ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:31.300Z"]
         assert kaphila.now() < 1_767_225_600.0 + 3600  # no alarm rang
+
+
+async def test_a_wait_outlasting_several_playbacks_gives_up_at_its_time() -> None:
+    # One wait, one alarm: the playbacks' ends come sooner, each a round of its own,
+    # and the alarm still rings 30 s after the wait began.
+    async with FakeKaphila(patience=30) as kaphila:
+        phone = await kaphila.call(chatty_then_busy)
+        began = kaphila.now()
+        with pytest.raises(AssertionError, match="after 30 s"):
+            await phone.forwarded_to()
+        assert kaphila.now() - began == pytest.approx(30.0, abs=1e-6)

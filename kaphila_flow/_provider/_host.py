@@ -73,6 +73,7 @@ class ProviderHost:
         self._timer = LoopTimer(self._on_timer)
         self._on_loop_timer = False  # the timer is bound: the scheduler runs on it
         self._armed = False
+        self._set_at = self._sooner_at = math.inf
         #: How often the loop's clock ticks (0: finely enough to ignore).
         self._ticks_per_second = 0
 
@@ -199,33 +200,53 @@ class ProviderHost:
     def _rearm(self) -> None:
         """Point the timer at the next thing due (the next loop round, if due now).
 
-        While armed (``_armed``), ``_sleeping_until`` is when the timer fires (infinity:
-        it is not set). A round due now leaves that time armed: the round recomputes
-        what is due at its end, mostly the very time armed, which then stays."""
+        While armed (``_armed``), ``_set_at`` is when the timer is set to fire and
+        ``_sooner_at`` when it fires before that as well (infinity: not set), and
+        ``_sleeping_until`` the earlier of the two. A round due now leaves what is set
+        in place, and so does something due sooner (a playback's end before a phone's
+        patience runs out): the round after it recomputes what is due, mostly the very
+        time still set, which then costs no new timer handle. A time kept that way
+        which nothing waits for any more is replaced at that round, before the loop's
+        clock can reach it."""
         timer = self._timer
         due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
         if due is None or self._alarm_at < due:
             due = self._alarm_at
         if due <= self._last:
             self._armed = False  # a round is coming: it reschedules at its end
-            timer.soon(False)
+            timer.soon(None, False)
             return
-        if due == self._sleeping_until and (timer.armed or due == math.inf):
+        if due == self._sleeping_until:
             return
+        set_at = self._set_at
+        if due < set_at != math.inf:
+            timer.sooner(self._wake_at(due), due, True)  # (instead of what was sooner)
+            self._sooner_at = self._sleeping_until = due
+            return
+        if self._sooner_at != math.inf:
+            timer.cancel_sooner()
+            self._sooner_at = math.inf
         self._sleeping_until = due
-        if due == math.inf:
-            timer.cancel()
-        else:
-            timer.at(self._wake_at(due), True)
+        if due != set_at:
+            self._set_at = due
+            if due == math.inf:
+                timer.cancel()
+            else:
+                timer.at(self._wake_at(due), due, False)
 
-    def _on_timer(self, reached: bool) -> None:
+    def _on_timer(self, reached: float | None, sooner: bool) -> None:
+        """A firing of the timer: ``reached``, the provider time it was set for (the
+        loop's clock reached it, rounding aside), or ``None`` for a round due now."""
         self._armed = False
-        if reached:
-            # The timer fired (it is no longer set): the loop's clock reached the time
-            # it was set for, rounding aside.
-            if self._last < self._sleeping_until:
-                self._last = self._sleeping_until
-            self._sleeping_until = math.inf
+        if reached is not None:
+            if self._last < reached:
+                self._last = reached
+            if sooner:
+                self._sooner_at = math.inf
+            else:
+                self._set_at = math.inf
+            set_at, sooner_at = self._set_at, self._sooner_at
+            self._sleeping_until = sooner_at if sooner_at < set_at else set_at
         self._round()  # what it raises, the run task raises
         self._armed = True
         self._rearm()
@@ -234,9 +255,9 @@ class ProviderHost:
         timer = self._timer
         timer.bind()
         self._on_loop_timer = True
-        self._sleeping_until = math.inf
+        self._sleeping_until = self._set_at = self._sooner_at = math.inf
         try:
-            timer.fire(False)
+            timer.fire(None, False)
             task_status.started()
             await timer.failure()
         finally:
