@@ -71,11 +71,14 @@ class ProviderHost:
         #: On asyncio the scheduler is a timer callback, not a task; and whether it is
         #: armed for what is due (not while a round is waiting for its turn).
         self._timer = LoopTimer(self._on_timer)
-        self._on_loop_timer = False  # the timer is bound: the scheduler runs on it
         self._armed = False
         self._set_at = self._sooner_at = math.inf
         #: How often the loop's clock ticks (0: finely enough to ignore).
         self._ticks_per_second = 0
+        #: Moves the scheduler's wake-up to the next thing due: the timer's on asyncio
+        #: (``_rearm``), the sleeping task's on trio (``_move_sleep``); nothing while
+        #: the scheduler does not run.
+        self._reschedule: Callable[[], None] = _not_running
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
@@ -161,15 +164,10 @@ class ProviderHost:
         following = alarms.next_at()
         self._alarm_at = math.inf if following is None else following
 
-    def _reschedule(self) -> None:
-        """Move the sleeping scheduler's deadline to the next thing due, earlier or later.
-
-        Moving the deadline of the scope it sleeps in (or of its timer, on asyncio) costs
-        no task step: the scheduler runs only when something is due."""
-        if self._on_loop_timer:
-            if self._armed:
-                self._rearm()
-            return
+    def _move_sleep(self) -> None:
+        """trio: move the sleeping scheduler's deadline to the next thing due, earlier
+        or later. Moving the deadline of the scope it sleeps in costs no task step: the
+        scheduler runs only when something is due."""
         sleep = self._sleeper.scope
         if sleep is None:
             return
@@ -208,6 +206,8 @@ class ProviderHost:
         time still set, which then costs no new timer handle. A time kept that way
         which nothing waits for any more is replaced at that round, before the loop's
         clock can reach it."""
+        if not self._armed:
+            return  # a round is coming, or running: it reschedules at its end
         timer = self._timer
         due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
         if due is None or self._alarm_at < due:
@@ -254,15 +254,16 @@ class ProviderHost:
     async def _run_on_timers(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         timer = self._timer
         timer.bind()
-        self._on_loop_timer = True
         self._sleeping_until = self._set_at = self._sooner_at = math.inf
+        self._reschedule = self._rearm
         try:
             timer.fire(None, False)
             task_status.started()
             await timer.failure()
         finally:
+            self._reschedule = _not_running
             timer.unbind()
-            self._on_loop_timer = self._armed = False
+            self._armed = False
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -288,6 +289,7 @@ class ProviderHost:
 
         sleeper = self._sleeper
         sleeper.bind()
+        self._reschedule = self._move_sleep
         task_status.started()
         try:
             while True:
@@ -311,6 +313,7 @@ class ProviderHost:
                 if self._last < until and self._wake_at(until) <= self._clock():
                     self._last = until  # the loop's clock reached it; rounding aside
         finally:
+            self._reschedule = _not_running
             sleeper.unbind()
 
     def handle(self, account: AccountState, command: Command[R]) -> R:
@@ -352,6 +355,10 @@ class ProviderHost:
         webhooks = self.provider.take_webhooks(now)
         if webhooks:
             self._on_webhooks(webhooks)
+
+
+def _not_running() -> None:
+    """The scheduler does not run: its first round looks at what is due."""
 
 
 def _clock_ticks() -> int:
