@@ -8,8 +8,10 @@ the playback does. The fake delivers webhooks in memory; the simulator over HTTP
 What a request or a callee's action emits goes out in the same step (no hop through the
 scheduler); the scheduler sleeps until the provider's next deadline (or a waiter's
 alarm) and runs only then, a poke moving its wake-up. On asyncio the scheduler is a loop
-timer callback (a wake-up costs one callback, no task step); on trio, which has no
-timer callbacks, a task sleeping in a cancel scope whose deadline the poke moves.
+timer callback (a wake-up costs one callback, no task step; what comes sooner than the
+time set fires as well and leaves that time set, for the round after it mostly finds it
+still due); on trio, which has no timer callbacks, a task sleeping in a cancel scope
+whose deadline the poke moves.
 """
 
 from __future__ import annotations
