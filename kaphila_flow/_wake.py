@@ -248,13 +248,24 @@ class LoopTimer:
     hence anyio, to tell the backend by.
     """
 
-    __slots__ = ("_callback", "_context", "_failure", "_handle", "_loop", "_parking")
+    __slots__ = (
+        "_callback",
+        "_context",
+        "_failure",
+        "_handle",
+        "_loop",
+        "_parking",
+        "_soon",
+        "_sooner",
+    )
 
     def __init__(self, callback: Callable[..., None]) -> None:
         self._callback = callback
         self._loop: asyncio.AbstractEventLoop | None = None
         self._context: contextvars.Context | None = None
         self._handle: asyncio.Handle | None = None
+        self._soon: asyncio.Handle | None = None
+        self._sooner: asyncio.TimerHandle | None = None
         self._failure: BaseException | None = None
         self._parking = Parking()
 
@@ -265,6 +276,7 @@ class LoopTimer:
 
     @property
     def armed(self) -> bool:
+        """Whether it is set to fire at a time (``at``)."""
         return self._handle is not None
 
     def bind(self) -> None:
@@ -275,6 +287,10 @@ class LoopTimer:
 
     def unbind(self) -> None:
         self.cancel()
+        self.cancel_sooner()
+        soon, self._soon = self._soon, None
+        if soon is not None:
+            soon.cancel()
         self._loop = self._context = None
 
     def at(self, when: float, *args: Any) -> None:
@@ -285,14 +301,31 @@ class LoopTimer:
         self._handle = self._loop.call_at(when, self.fire, *args, context=self._context)
 
     def soon(self, *args: Any) -> None:
-        """Fire in the loop's next round (instead of what was armed)."""
+        """Fire in the loop's next round as well (once, however often asked before it
+        does), leaving what ``at`` set armed: an owner that re-arms after each firing
+        keeps a time that is still due without a new timer handle."""
         assert self._loop is not None
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self._loop.call_soon(self.fire, *args, context=self._context)
+        if self._soon is None:
+            self._soon = self._loop.call_soon(self._fire_soon, *args, context=self._context)
+
+    def sooner(self, when: float, *args: Any) -> None:
+        """Fire once the loop's clock reaches ``when`` as well (instead of what was set
+        ``sooner`` before), leaving what ``at`` set armed for after it: an owner that
+        re-arms after each firing keeps a time still due without a new timer handle."""
+        assert self._loop is not None
+        if self._sooner is not None:
+            self._sooner.cancel()
+        self._sooner = self._loop.call_at(when, self._fire_sooner, *args, context=self._context)
 
     def cancel(self) -> None:
+        """Unset what ``at`` set (a ``soon`` or ``sooner`` firing still comes)."""
         handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_sooner(self) -> None:
+        """Unset what ``sooner`` set."""
+        handle, self._sooner = self._sooner, None
         if handle is not None:
             handle.cancel()
 
@@ -300,6 +333,17 @@ class LoopTimer:
         """Run the callback now (the loop does, when the timer is due); what it raises
         goes to the owner's ``failure()``."""
         self._handle = None
+        self._run(args)
+
+    def _fire_soon(self, *args: Any) -> None:
+        self._soon = None
+        self._run(args)
+
+    def _fire_sooner(self, *args: Any) -> None:
+        self._sooner = None
+        self._run(args)
+
+    def _run(self, args: tuple[Any, ...]) -> None:
         try:
             self._callback(*args)
         except BaseException as error:

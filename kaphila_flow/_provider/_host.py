@@ -8,8 +8,10 @@ the playback does. The fake delivers webhooks in memory; the simulator over HTTP
 What a request or a callee's action emits goes out in the same step (no hop through the
 scheduler); the scheduler sleeps until the provider's next deadline (or a waiter's
 alarm) and runs only then, a poke moving its wake-up. On asyncio the scheduler is a loop
-timer callback (a wake-up costs one callback, no task step); on trio, which has no
-timer callbacks, a task sleeping in a cancel scope whose deadline the poke moves.
+timer callback (a wake-up costs one callback, no task step; what comes sooner than the
+time set fires as well and leaves that time set, for the round after it mostly finds it
+still due); on trio, which has no timer callbacks, a task sleeping in a cancel scope
+whose deadline the poke moves.
 """
 
 from __future__ import annotations
@@ -64,14 +66,21 @@ class ProviderHost:
         self._sleeping_until = math.inf
         #: Where each request waiting for its playback to finish is parked.
         self._playbacks: dict[int, Parking] = {}
-        #: Alarms: callbacks due at a provider time.
+        #: Alarms: callbacks due at a provider time; and the earliest alarm's time
+        #: (infinity if none), kept as the heap changes rather than asked at each look.
         self._alarms: TimerHeap[Callable[[], None]] = TimerHeap()
+        self._alarm_at = math.inf
         #: On asyncio the scheduler is a timer callback, not a task; and whether it is
         #: armed for what is due (not while a round is waiting for its turn).
         self._timer = LoopTimer(self._on_timer)
         self._armed = False
+        self._set_at = self._sooner_at = math.inf
         #: How often the loop's clock ticks (0: finely enough to ignore).
         self._ticks_per_second = 0
+        #: Moves the scheduler's wake-up to the next thing due: the timer's on asyncio
+        #: (``_rearm``), the sleeping task's on trio (``_move_sleep``); nothing while
+        #: the scheduler does not run.
+        self._reschedule: Callable[[], None] = _not_running
 
     def now(self) -> float:
         """Provider time: ``origin`` plus the loop's time since start, times ``speed``."""
@@ -115,14 +124,21 @@ class ProviderHost:
         assert self._t0 is not None
         at = self.origin + (loop_at - self._t0) * self.speed
         ticket = self._alarms.push(at, callback)
-        if not at >= self._sleeping_until:  # a later alarm leaves the wake-up where it is
-            self._reschedule()
+        if at < self._alarm_at:
+            self._alarm_at = at
+            if at < self._sleeping_until:  # a later alarm leaves the wake-up where it is
+                self._reschedule()
         return ticket
 
     def disarm(self, ticket: int) -> None:
         """The alarm ``ticket`` is no longer wanted (fired or not)."""
-        if self._alarms.withdraw(ticket):
-            self._reschedule()
+        alarms = self._alarms
+        if alarms.withdraw(ticket):  # it was the earliest: the next one may come later
+            at = self._alarm_at
+            following = alarms.next_at()
+            self._alarm_at = math.inf if following is None else following
+            if at <= self._sleeping_until:  # (else it was not what the wake-up is for)
+                self._reschedule()
 
     def _wake_at(self, due: float) -> float:
         """The loop time to wake at for provider time ``due``: on the loop's next clock
@@ -136,79 +152,118 @@ class ProviderHost:
         return math.ceil(at * ticks) / ticks if ticks else at
 
     def _next_due(self) -> float:
-        alarm = self._alarms.next_at()
+        """The provider time of the next thing due: the provider's deadline or an alarm."""
         due = self.provider.next_deadline()
-        if alarm is not None and (due is None or alarm < due):
-            return alarm
-        return math.inf if due is None else due
+        alarm = self._alarm_at
+        return alarm if due is None or alarm < due else due
 
     def _ring(self, now: float) -> None:
-        while (callback := self._alarms.pop_due(now)) is not None:
+        alarms = self._alarms
+        while (callback := alarms.pop_due(now)) is not None:
             callback()
+        # The heap's top is a wanted alarm again (``next_at`` drops withdrawn ones), so
+        # a withdrawal tells truly whether it was the earliest.
+        following = alarms.next_at()
+        self._alarm_at = math.inf if following is None else following
 
-    def _reschedule(self) -> None:
-        """Move the sleeping scheduler's deadline to the next thing due, earlier or later.
-
-        Moving the deadline of the scope it sleeps in (or of its timer, on asyncio) costs
-        no task step: the scheduler runs only when something is due."""
-        if self._timer.bound:
-            if self._armed:
-                self._rearm()
-            return
+    def _move_sleep(self) -> None:
+        """trio: move the sleeping scheduler's deadline to the next thing due, earlier
+        or later. Moving the deadline of the scope it sleeps in costs no task step: the
+        scheduler runs only when something is due."""
         sleep = self._sleeper.scope
         if sleep is None:
             return
-        due = self._next_due()
+        due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
+        if due is None or self._alarm_at < due:
+            due = self._alarm_at
         if due <= self._last:
             # Due already: resume the scheduler (one step), rather than cancel its sleep.
             self._sleeper.wake()
             return
         if due != self._sleeping_until:
             self._sleeping_until = due
-            sleep.deadline = self._wake_at(due)
+            # (``_wake_at``, inline: trio's clock has no ticks to round to)
+            t0 = self._t0
+            assert t0 is not None  # (read by ``run``)
+            sleep.deadline = t0 + (due - self.origin) / self.speed
 
     def _round(self) -> None:
         """One round of the scheduler: let time pass, send what is due, ring alarms."""
         now = self.now()
         self.provider.advance(now)
         self._flush(now)
-        self._ring(now)
+        if self._alarm_at <= now:
+            self._ring(now)
 
     # -- asyncio: the scheduler is a timer callback -----------------------------------
 
     def _rearm(self) -> None:
-        """Point the timer at the next thing due (the next loop round, if due now)."""
+        """Point the timer at the next thing due (the next loop round, if due now).
+
+        While armed (``_armed``), ``_set_at`` is when the timer is set to fire and
+        ``_sooner_at`` when it fires before that as well (infinity: not set), and
+        ``_sleeping_until`` the earlier of the two. A round due now leaves what is set
+        in place, and so does something due sooner (a playback's end before a phone's
+        patience runs out): the round after it recomputes what is due, mostly the very
+        time still set, which then costs no new timer handle. A time kept that way
+        which nothing waits for any more is replaced at that round, before the loop's
+        clock can reach it."""
+        if not self._armed:
+            return  # a round is coming, or running: it reschedules at its end
         timer = self._timer
-        due = self._next_due()
+        due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
+        if due is None or self._alarm_at < due:
+            due = self._alarm_at
         if due <= self._last:
             self._armed = False  # a round is coming: it reschedules at its end
-            timer.soon(False)
+            timer.soon(None, False)
             return
-        if due == self._sleeping_until and timer.armed:
+        if due == self._sleeping_until:
             return
+        set_at = self._set_at
+        if due < set_at != math.inf:
+            timer.sooner(self._wake_at(due), due, True)  # (instead of what was sooner)
+            self._sooner_at = self._sleeping_until = due
+            return
+        if self._sooner_at != math.inf:
+            timer.cancel_sooner()
+            self._sooner_at = math.inf
         self._sleeping_until = due
-        if due == math.inf:
-            timer.cancel()
-        else:
-            timer.at(self._wake_at(due), True)
+        if due != set_at:
+            self._set_at = due
+            if due == math.inf:
+                timer.cancel()
+            else:
+                timer.at(self._wake_at(due), due, False)
 
-    def _on_timer(self, reached: bool) -> None:
+    def _on_timer(self, reached: float | None, sooner: bool) -> None:
+        """A firing of the timer: ``reached``, the provider time it was set for (the
+        loop's clock reached it, rounding aside), or ``None`` for a round due now."""
         self._armed = False
-        if reached and self._last < self._sleeping_until:
-            self._last = self._sleeping_until  # the loop's clock reached it; rounding aside
+        if reached is not None:
+            if self._last < reached:
+                self._last = reached
+            if sooner:
+                self._sooner_at = math.inf
+            else:
+                self._set_at = math.inf
+            set_at, sooner_at = self._set_at, self._sooner_at
+            self._sleeping_until = sooner_at if sooner_at < set_at else set_at
         self._round()  # what it raises, the run task raises
         self._armed = True
-        self._sleeping_until = math.nan  # whatever is due, arm for it
         self._rearm()
 
     async def _run_on_timers(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         timer = self._timer
         timer.bind()
+        self._sleeping_until = self._set_at = self._sooner_at = math.inf
+        self._reschedule = self._rearm
         try:
-            timer.fire(False)
+            timer.fire(None, False)
             task_status.started()
             await timer.failure()
         finally:
+            self._reschedule = _not_running
             timer.unbind()
             self._armed = False
 
@@ -236,6 +291,7 @@ class ProviderHost:
 
         sleeper = self._sleeper
         sleeper.bind()
+        self._reschedule = self._move_sleep
         task_status.started()
         try:
             while True:
@@ -259,13 +315,15 @@ class ProviderHost:
                 if self._last < until and self._wake_at(until) <= self._clock():
                     self._last = until  # the loop's clock reached it; rounding aside
         finally:
+            self._reschedule = _not_running
             sleeper.unbind()
 
     def handle(self, account: AccountState, command: Command[R]) -> R:
         """Carry out a request that answers at once (anything but a playback)."""
         now = self.now()
         reply = self.provider.handle(account, command, now)
-        self.poke(now)
+        self._flush(now)  # (``poke``, inline)
+        self._reschedule()
         return reply
 
     async def request(
@@ -277,8 +335,9 @@ class ProviderHost:
             now = self.now()
         reply: Any = self.provider.handle(account, command, now)
         # What the command emitted goes out before its answer comes back, as it may over
-        # HTTP; the scheduler wakes for what comes later.
-        self.poke(now)
+        # HTTP; the scheduler wakes for what comes later (``poke``, inline).
+        self._flush(now)
+        self._reschedule()
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
                 self._playbacks[id(reply)] = parking = Parking()
@@ -298,6 +357,10 @@ class ProviderHost:
         webhooks = self.provider.take_webhooks(now)
         if webhooks:
             self._on_webhooks(webhooks)
+
+
+def _not_running() -> None:
+    """The scheduler does not run: its first round looks at what is due."""
 
 
 def _clock_ticks() -> int:
