@@ -95,12 +95,16 @@ def test_test_speeds_parts_run_the_menu_test_and_switch_tasks(backend: str) -> N
 
     assert test_speed._model_calls(20) > 0
     assert test_speed._run(test_speed._task_switches, 200, backend) > 0
+    assert test_speed._run(test_speed._timed_wakes, 200, backend) > 0
     assert test_speed._run(test_speed._fake_flows, 5, backend) > 0
 
 
 def test_test_speed_budget_reads_the_rates_as_microseconds_per_test() -> None:
     from benchmarks.test_speed import budget
 
-    spent = budget({"fake": 2_000.0, "floor": 4_000.0})
+    spent = budget(
+        {"fake": 2_000.0, "floor": 4_000.0, "model_us": 40.0, "wake_us": 10.0, "switch_us": 3.0}
+    )
     assert spent["adds_us"] == pytest.approx(250.0)  # 500 us a test against 250
     assert spent["allowed_us"] == pytest.approx(250.0 / 0.7 - 250.0)
+    assert spent["least_us"] == pytest.approx(40.0 + 2 * 10.0 + 5 * 3.0)
