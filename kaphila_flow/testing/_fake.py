@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar, get_args
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import sniffio
 
 from .._callees import KEY_GAP, AnswerMode, Callee, normalize_answer
 from .._commands import Command, ForwardCall, Gather, MakeCall, Voice, command_call_id
@@ -111,6 +112,16 @@ class _Stuck(Exception):
     """The flow waits for the caller while the phone waits for the flow."""
 
 
+class _Watch(Parking):
+    """A phone's wait for the next change, with the call whose flow it watches."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: CallHandle) -> None:
+        Parking.__init__(self)
+        self.handle = handle
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     """Where the callee has a say: what they heard since the last turn, and the gather."""
@@ -179,6 +190,9 @@ class FakeKaphila:
         #: any wait: what it looks for comes with a command, a wait or the call's end).
         self._waiters: list[Parking] = []
         self._webhooks_aside: list[Parking] = []
+        #: Whether the loop runs woken tasks in the order they were woken (asyncio): a
+        #: phone woken by webhooks after its flow looks once the flow has had its step.
+        self._wakes_in_order = True
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
@@ -187,6 +201,7 @@ class FakeKaphila:
         return f"<FakeKaphila {len(self.provider.calls)} calls>"
 
     async def __aenter__(self) -> FakeKaphila:
+        self._wakes_in_order = sniffio.current_async_library() == "asyncio"
         stack = AsyncExitStack()
         self.virtual_time = await stack.enter_async_context(
             hosted(self.host.run, self.runtime, virtual=self.virtual_time)
@@ -320,8 +335,18 @@ class FakeKaphila:
                 self._refused[len(delivered) - 1] = reply.status
         if self._waiters:
             waiters, self._waiters = self._waiters, []
+            aside = self._webhooks_aside
+            in_order = self._wakes_in_order
             for waiter in waiters:
-                waiter.notify()
+                if type(waiter) is _Watch and not (in_order or waiter.handle.parked):
+                    # The flow it watches is busy (these webhooks may have woken it):
+                    # what the phone looks for comes with its next command, wait or
+                    # end, each a change; the webhooks change nothing it reads. (On a
+                    # loop that runs woken tasks in the order woken, the phone looks
+                    # right after its flow's step, in the same round: it is woken.)
+                    aside.append(waiter)
+                else:
+                    waiter.notify()
 
     def _ended(self, handle: CallHandle) -> None:
         self._phones.pop(id(handle), None)
@@ -360,10 +385,14 @@ class FakeKaphila:
         or until the loop's clock reaches ``deadline`` first: ``False``."""
         return await self._changed(deadline, webhooks=True)
 
-    async def _changed(self, deadline: float = math.inf, *, webhooks: bool) -> bool:
+    async def _changed(
+        self, deadline: float = math.inf, *, webhooks: bool, watching: CallHandle | None = None
+    ) -> bool:
         """``changed``; without ``webhooks``, a webhook delivered is no change until a
-        flow starts waiting (a command, a flow's wait, a call's end, an alarm is)."""
-        waiter = Parking()
+        flow starts waiting (a command, a flow's wait, a call's end, an alarm is). A
+        phone ``watching`` its call's flow takes webhooks for a change only while that
+        flow stays parked after them."""
+        waiter = Parking() if watching is None else _Watch(watching)
         (self._waiters if webhooks else self._webhooks_aside).append(waiter)
         if deadline == math.inf:
             await waiter.park()
@@ -632,7 +661,7 @@ class Phone:
                     # with a command, a wait or its end, each a change: the webhooks
                     # meanwhile change nothing this loop reads (a gather starts with
                     # its command).
-                    await fake._changed(webhooks=parked)
+                    await fake._changed(webhooks=parked, watching=self._handle)
                     continue
                 if self._handle.awaiting_keys and fake.provider.quiet(call_id):
                     # Nothing but this caller can move it on.
