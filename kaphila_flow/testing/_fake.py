@@ -112,6 +112,16 @@ class _Stuck(Exception):
     """The flow waits for the caller while the phone waits for the flow."""
 
 
+class _Patience:
+    """One wait of a phone's, bounded by the fake's patience: given up at loop time ``at``."""
+
+    __slots__ = ("at", "late")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.late = False
+
+
 class _Watch(Parking):
     """A phone's wait for the next change, with the call whose flow it watches."""
 
@@ -190,6 +200,11 @@ class FakeKaphila:
         #: any wait: what it looks for comes with a command, a wait or the call's end).
         self._waiters: list[Parking] = []
         self._webhooks_aside: list[Parking] = []
+        #: The phones' waits bounded by patience, and the one alarm that rings for them
+        #: (at ``_patience_at``, loop time): a wait that ends leaves it armed, as the next
+        #: wait gives up no earlier (patience counts from each wait's start).
+        self._patient: set[_Patience] = set()
+        self._patience_at = math.inf
         #: Whether the loop runs woken tasks in the order they were woken (asyncio): a
         #: phone woken by webhooks after its flow looks once the flow has had its step.
         self._wakes_in_order = True
@@ -411,6 +426,39 @@ class FakeKaphila:
             self.host.disarm(ticket)
         return not late
 
+    def _be_patient(self) -> _Patience:
+        """A phone starts a wait that gives up after ``patience`` (loop) seconds;
+        ``_patient.discard`` it once it is over."""
+        wait = _Patience(self.host.loop_now() + self.patience)
+        self._patient.add(wait)
+        if wait.at < self._patience_at:
+            # The first, or one sooner than the armed alarm (the patience was lowered):
+            # the earlier alarm, when it rings, finds no wait due and rings no one.
+            self._patience_alarm(wait.at)
+        return wait
+
+    def _patience_alarm(self, at: float) -> None:
+        self._patience_at = at
+        self.host.alarm(at, partial(self._lose_patience, at))
+
+    def _lose_patience(self, armed_at: float) -> None:
+        """The patience alarm set for ``armed_at`` rings: the waits due then give up;
+        the alarm is set again for the next wait to give up, if it is not yet."""
+        if armed_at == self._patience_at:
+            self._patience_at = math.inf
+        due = max(armed_at, self.host.loop_now())
+        later = math.inf
+        late = False
+        for wait in self._patient:
+            if wait.at <= due:
+                wait.late = late = True
+            elif wait.at < later:
+                later = wait.at
+        if later < self._patience_at:
+            self._patience_alarm(later)
+        if late:
+            self._change()
+
     # -- the callee's actions, for its phone -------------------------------------------
 
     def _act(self, action: Callable[[float], Any]) -> Any:
@@ -619,16 +667,8 @@ class Phone:
         self.driven = True
         fake = self._fake
         steps_at_start = len(fake.commands)
-        # One alarm for the whole wait, set at its first wait: patience counts from there.
-        late = False
-        ticket: int | None = None
-        give_up_at = math.inf
-
-        def give_up() -> None:
-            nonlocal late
-            late = True
-            fake._change()
-
+        # Patience counts from the first time it waits.
+        patience: _Patience | None = None
         try:
             while True:
                 found = check()
@@ -643,11 +683,10 @@ class Phone:
                         f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
                         "without it: does it loop with no exit?\n" + self._transcript_so_far()
                     )
-                if late:
+                if patience is None:
+                    patience = fake._be_patient()
+                elif patience.late:
                     break
-                if ticket is None:
-                    give_up_at = fake.host.loop_now() + fake.patience
-                    ticket = fake.host.alarm(give_up_at, give_up)
                 call_id = self._handle.call_id or ""
                 gather_at = fake.provider.pending_gather_timeout(call_id)
                 if gather_at is None:
@@ -671,7 +710,7 @@ class Phone:
                 # The flow may be waiting for this caller's keys: if nothing happens
                 # until just before the gather times out, it is.
                 wake = fake.host.loop_time(gather_at) - _EARLY
-                if wake >= give_up_at:
+                if wake >= patience.at:
                     await fake.changed()
                     continue
                 if await fake.changed(wake):
@@ -680,8 +719,8 @@ class Phone:
                     raise _stuck_error(expecting, self._handle.waiting_for)
                 raise _Stuck
         finally:
-            if ticket is not None:
-                fake.host.disarm(ticket)
+            if patience is not None:
+                fake._patient.discard(patience)
         what = self._handle.waiting_for
         raise AssertionError(
             f"expected {expecting}, but after {fake.patience:g} s the flow is "
