@@ -19,7 +19,7 @@ import json.encoder
 import math
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -190,8 +190,8 @@ class FakeKaphila:
         self._refused: dict[int, int] = {}
         #: Every webhook delivered to the runtime: (event, HTTP status the intake gave).
         self.deliveries = Deliveries(self._delivered, self._refused)
+        #: The same commands, by the call each steers.
         self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
-        self._indexed = 0
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         #: The phones of calls still going, by handle (a finished call's is let go).
         self._phones: dict[int, Phone] = {}
@@ -260,14 +260,9 @@ class FakeKaphila:
         """The commands sent for one call, in order."""
         return list(self._sent_for(call_id))
 
-    def _sent_for(self, call_id: str) -> list[Command[Any]]:
+    def _sent_for(self, call_id: str) -> Sequence[Command[Any]]:
         """``commands_for``, not copied: read it, never change it."""
-        for command in self.commands[self._indexed :]:
-            owner = command_call_id(command)
-            if owner is not None:
-                self._by_call[owner].append(command)
-        self._indexed = len(self.commands)
-        return self._by_call.get(call_id) or []
+        return self._by_call.get(call_id, ())
 
     # -- the test's side -------------------------------------------------------------
 
@@ -306,6 +301,9 @@ class FakeKaphila:
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
+        owner = command_call_id(command)
+        if owner is not None:
+            self._by_call[owner].append(command)
         if (self._waiters or self._webhooks_aside) and not isinstance(command, MakeCall):
             # Placing a call gives no phone anything to see: what it waits for comes
             # with the call's webhooks, its flow's next command or its flow's wait.
@@ -624,17 +622,18 @@ class Phone:
 
     # -- driving ---------------------------------------------------------------------
 
-    def _commands(self) -> list[Command[Any]]:
+    def _commands(self) -> Sequence[Command[Any]]:
         return self._fake._sent_for(self._handle.call_id or "")
 
     def _utterances(self) -> list[str]:
         """What the flow said on this call so far (read on from where the last look
         stopped)."""
         commands = self._commands()
-        for command in commands[self._scanned :]:
-            if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
-                self._said.append(command.text or "")
-        self._scanned = len(commands)
+        if len(commands) > self._scanned:
+            for command in commands[self._scanned :]:
+                if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
+                    self._said.append(command.text or "")
+            self._scanned = len(commands)
         return self._said
 
     def _open_gather(self) -> Gather | None:
