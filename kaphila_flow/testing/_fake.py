@@ -360,6 +360,18 @@ class FakeKaphila:
                     aside.append(waiter)
                 else:
                     waiter.notify()
+        if self._wakes_in_order and self._webhooks_aside:
+            # There, the scheduler's round that delivers these webhooks has answered the
+            # playbacks it finished first: a phone whose flow awaits a command's answer
+            # is woken after that flow, and looks right after the flow's step, in the
+            # same round (a flow busy outside the call is still let be).
+            kept: list[Parking] = []
+            for waiter in self._webhooks_aside:
+                if type(waiter) is _Watch and waiter.handle.waiting_for is not None:
+                    waiter.notify()
+                else:
+                    kept.append(waiter)
+            self._webhooks_aside = kept
 
     def _ended(self, handle: CallHandle) -> None:
         self._phones.pop(id(handle), None)
