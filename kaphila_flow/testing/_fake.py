@@ -195,11 +195,12 @@ class FakeKaphila:
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         #: The phones of calls still going, by handle (a finished call's is let go).
         self._phones: dict[int, Phone] = {}
-        #: What waits for the next change (``changed``), each woken once; and what
-        #: waits for the next change but a webhook (a phone whose flow is busy outside
-        #: any wait: what it looks for comes with a command, a wait or the call's end).
+        #: What waits for the next change (``changed``, a phone), each woken once; and
+        #: the phones that wait for the next change but a webhook (their flow is busy
+        #: outside any wait: what they look for comes with a command, a wait or the
+        #: call's end).
         self._waiters: list[Parking] = []
-        self._webhooks_aside: list[Parking] = []
+        self._webhooks_aside: list[_Watch] = []
         #: The phones' waits bounded by patience, and the one alarm that rings for them
         #: (at ``_patience_at``, loop time): a wait that ends leaves it armed, as the next
         #: wait gives up no earlier (patience counts from each wait's start).
@@ -365,9 +366,9 @@ class FakeKaphila:
             # playbacks it finished first: a phone whose flow awaits a command's answer
             # is woken after that flow, and looks right after the flow's step, in the
             # same round (a flow busy outside the call is still let be).
-            kept: list[Parking] = []
+            kept: list[_Watch] = []
             for waiter in self._webhooks_aside:
-                if type(waiter) is _Watch and waiter.handle.waiting_for is not None:
+                if waiter.handle.waiting_for is not None:
                     waiter.notify()
                 else:
                     kept.append(waiter)
@@ -401,24 +402,15 @@ class FakeKaphila:
             for waiter in waiters:
                 waiter.notify()
         if self._webhooks_aside:
-            waiters, self._webhooks_aside = self._webhooks_aside, []
-            for waiter in waiters:
-                waiter.notify()
+            watches, self._webhooks_aside = self._webhooks_aside, []
+            for watch in watches:
+                watch.notify()
 
     async def changed(self, deadline: float = math.inf) -> bool:
         """Wait until something happens (a command, a webhook, a call's end): ``True``;
         or until the loop's clock reaches ``deadline`` first: ``False``."""
-        return await self._changed(deadline, webhooks=True)
-
-    async def _changed(
-        self, deadline: float = math.inf, *, webhooks: bool, watching: CallHandle | None = None
-    ) -> bool:
-        """``changed``; without ``webhooks``, a webhook delivered is no change until a
-        flow starts waiting (a command, a flow's wait, a call's end, an alarm is). A
-        phone ``watching`` its call's flow takes webhooks for a change only while that
-        flow stays parked after them."""
-        waiter = Parking() if watching is None else _Watch(watching)
-        (self._waiters if webhooks else self._webhooks_aside).append(waiter)
+        waiter = Parking()
+        self._waiters.append(waiter)
         if deadline == math.inf:
             await waiter.park()
             return True
@@ -711,7 +703,9 @@ class Phone:
                     # with a command, a wait or its end, each a change: the webhooks
                     # meanwhile change nothing this loop reads (a gather starts with
                     # its command).
-                    await fake._changed(webhooks=parked, watching=self._handle)
+                    waiter = _Watch(self._handle)
+                    (fake._waiters if parked else fake._webhooks_aside).append(waiter)
+                    await waiter.park()
                     continue
                 if self._handle.awaiting_keys and fake.provider.quiet(call_id):
                     # Nothing but this caller can move it on.
