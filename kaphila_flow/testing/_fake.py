@@ -531,19 +531,26 @@ class Phone:
 
     async def forwarded_to(self) -> str:
         """The number the flow forwards this call to."""
+        number = self._next_forward()
+        if number is None:
+            return await self._until(self._next_forward, "the flow to forward the call")
+        self.driven = True
+        return number
 
-        def forward() -> str | None:
-            forwards = [c for c in self._commands() if isinstance(c, ForwardCall)]
-            if len(forwards) > self._forwards:
-                self._forwards += 1
-                return forwards[self._forwards - 1].forward_number
-            return None
-
-        return await self._until(forward, "the flow to forward the call")
+    def _next_forward(self) -> str | None:
+        forwards = [c for c in self._commands() if isinstance(c, ForwardCall)]
+        if len(forwards) > self._forwards:
+            self._forwards += 1
+            return forwards[self._forwards - 1].forward_number
+        return None
 
     async def result(self) -> CallResult:
         """Let the call run to its end and return its result."""
-        return await self._until(lambda: self._handle.outcome, "the call to end")
+        outcome = self._handle.outcome
+        if outcome is None:
+            return await self._until(lambda: self._handle.outcome, "the call to end")
+        self.driven = True
+        return outcome
 
     async def turn(self) -> Turn:
         """Let the call go on until the flow waits for this caller, or the call ends.
