@@ -47,3 +47,38 @@ async def test_the_patience_counts_from_the_first_wait_not_from_each_wake() -> N
         # still outlasts a patience of 30 s counted from the first wait.
         with pytest.raises(AssertionError, match="after 30 s"):
             await phone.forwarded_to()
+
+
+async def pauses(call: Call) -> str:
+    await call.say("Hello.")
+    await anyio.sleep(40)
+    await call.say("Still there?")
+    await anyio.sleep(60)
+    await call.say("Goodbye.")
+    return "done"
+
+
+async def test_each_wait_gives_up_a_patience_after_its_own_start() -> None:
+    async with FakeKaphila(patience=50) as kaphila:
+        phone = await kaphila.call(pauses)
+        assert await phone.hears() == "Hello."
+        assert await phone.hears() == "Still there?"  # 40 s after the first wait began
+        heard_at = kaphila.now()
+        with pytest.raises(AssertionError, match="after 50 s the flow is busy outside"):
+            await phone.hears()
+        assert kaphila.now() == pytest.approx(heard_at + 50, abs=0.01)
+
+
+async def test_a_patience_lowered_between_waits_bounds_the_next_wait() -> None:
+    async with FakeKaphila(patience=600) as kaphila:
+        phone = await kaphila.call(pauses)
+        assert await phone.hears() == "Hello."
+        kaphila.patience = 20
+        started = kaphila.now()
+        with pytest.raises(AssertionError, match="after 20 s the flow is busy outside"):
+            await phone.hears()
+        assert kaphila.now() == pytest.approx(started + 20, abs=0.01)
+        kaphila.patience = 600
+        assert await phone.hears() == "Still there?"  # the wait after it is not cut short
+        assert await phone.hears() == "Goodbye."
+        assert (await phone.result()).value == "done"

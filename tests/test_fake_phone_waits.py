@@ -96,3 +96,47 @@ async def test_a_call_that_could_not_start_leaves_no_callee_for_the_next() -> No
         phone = await kaphila.call(flow, number="16085550199")  # answered, as by default
         assert await phone.hears() == "Hello."
         assert (await phone.result()).value == "said"
+
+
+# A phone waiting while its flow is parked is not woken by the webhooks that wake the
+# flow: the flow's next step (a command, a wait, its end) must reach the phone at once.
+
+
+async def test_a_flow_that_ends_once_answered_gives_its_result_at_the_answer() -> None:
+    async def flow(call: Call) -> str:
+        return "answered"  # no command: the call's end is all the phone gets
+
+    callee = Callee(answer="human", answer_after=4.0)
+    async with FakeKaphila(patience=600) as kaphila:
+        phone = await kaphila.call(flow, callee=callee)
+        with pytest.raises(AssertionError, match="the call is over"):
+            await phone.hears()  # waits while it rings; the answer wakes the flow
+        assert EPOCH + 4 <= kaphila.now() < EPOCH + 5
+        assert (await phone.result()).value == "answered"
+
+
+async def test_a_flow_busy_after_the_answer_is_heard_when_it_speaks() -> None:
+    async def flow(call: Call) -> str:
+        await anyio.sleep(7)  # woken by the answer, then busy outside the call
+        await call.say("Sorry to keep you.")
+        return "said"
+
+    callee = Callee(answer="human", answer_after=4.0)
+    async with FakeKaphila(patience=600) as kaphila:
+        phone = await kaphila.call(flow, callee=callee)
+        assert await phone.hears() == "Sorry to keep you."
+        assert EPOCH + 11 <= kaphila.now() < EPOCH + 12
+        assert (await phone.result()).value == "said"
+
+
+async def test_a_hang_up_while_the_flow_waits_for_keys_ends_the_wait_at_once() -> None:
+    async def flow(call: Call) -> str:
+        await call.wait_for(events.DtmfReceived)
+        return "pressed"
+
+    callee = Callee(answer="human", answer_after=0.0, hang_up_after=6.0)
+    async with FakeKaphila(patience=600) as kaphila:
+        phone = await kaphila.call(flow, callee=callee)
+        result = await phone.result()  # the callee hangs up: no stuck wait, no patience
+        assert (result.status, result.end_reason) == ("hung-up", "normal_hangup")
+        assert EPOCH + 6 <= kaphila.now() < EPOCH + 8

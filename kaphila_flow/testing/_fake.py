@@ -19,7 +19,7 @@ import json.encoder
 import math
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar, get_args
 import anyio
 import anyio.abc
 import anyio.lowlevel
+import sniffio
 
 from .._callees import KEY_GAP, AnswerMode, Callee, normalize_answer
 from .._commands import Command, ForwardCall, Gather, MakeCall, Voice, command_call_id
@@ -111,6 +112,26 @@ class _Stuck(Exception):
     """The flow waits for the caller while the phone waits for the flow."""
 
 
+class _Patience:
+    """One wait of a phone's, bounded by the fake's patience: given up at loop time ``at``."""
+
+    __slots__ = ("at", "late")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.late = False
+
+
+class _Watch(Parking):
+    """A phone's wait for the next change, with the call whose flow it watches."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: CallHandle) -> None:
+        Parking.__init__(self)
+        self.handle = handle
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     """Where the callee has a say: what they heard since the last turn, and the gather."""
@@ -169,16 +190,25 @@ class FakeKaphila:
         self._refused: dict[int, int] = {}
         #: Every webhook delivered to the runtime: (event, HTTP status the intake gave).
         self.deliveries = Deliveries(self._delivered, self._refused)
+        #: The same commands, by the call each steers.
         self._by_call: dict[str, list[Command[Any]]] = defaultdict(list)
-        self._indexed = 0
         self._secrets = list(runtime_options.get("webhook_secrets") or ())
         #: The phones of calls still going, by handle (a finished call's is let go).
         self._phones: dict[int, Phone] = {}
-        #: What waits for the next change (``changed``), each woken once; and what
-        #: waits for the next change but a webhook (a phone whose flow is busy outside
-        #: any wait: what it looks for comes with a command, a wait or the call's end).
+        #: What waits for the next change (``changed``, a phone), each woken once; and
+        #: the phones that wait for the next change but a webhook (their flow is busy
+        #: outside any wait: what they look for comes with a command, a wait or the
+        #: call's end).
         self._waiters: list[Parking] = []
-        self._webhooks_aside: list[Parking] = []
+        self._webhooks_aside: list[_Watch] = []
+        #: The phones' waits bounded by patience, and the one alarm that rings for them
+        #: (at ``_patience_at``, loop time): a wait that ends leaves it armed, as the next
+        #: wait gives up no earlier (patience counts from each wait's start).
+        self._patient: set[_Patience] = set()
+        self._patience_at = math.inf
+        #: Whether the loop runs woken tasks in the order they were woken (asyncio): a
+        #: phone woken by webhooks after its flow looks once the flow has had its step.
+        self._wakes_in_order = True
         self._stack: AsyncExitStack | None = None
         runtime_options.setdefault("webhook_url", FAKE_WEBHOOK_URL)
         self.runtime = Runtime(self, caller_id=caller_id, start_time=start_time, **runtime_options)
@@ -187,6 +217,7 @@ class FakeKaphila:
         return f"<FakeKaphila {len(self.provider.calls)} calls>"
 
     async def __aenter__(self) -> FakeKaphila:
+        self._wakes_in_order = sniffio.current_async_library() == "asyncio"
         stack = AsyncExitStack()
         self.virtual_time = await stack.enter_async_context(
             hosted(self.host.run, self.runtime, virtual=self.virtual_time)
@@ -230,14 +261,9 @@ class FakeKaphila:
         """The commands sent for one call, in order."""
         return list(self._sent_for(call_id))
 
-    def _sent_for(self, call_id: str) -> list[Command[Any]]:
+    def _sent_for(self, call_id: str) -> Sequence[Command[Any]]:
         """``commands_for``, not copied: read it, never change it."""
-        for command in self.commands[self._indexed :]:
-            owner = command_call_id(command)
-            if owner is not None:
-                self._by_call[owner].append(command)
-        self._indexed = len(self.commands)
-        return self._by_call.get(call_id) or []
+        return self._by_call.get(call_id, ())
 
     # -- the test's side -------------------------------------------------------------
 
@@ -276,6 +302,9 @@ class FakeKaphila:
 
     async def send(self, command: Command[R]) -> R:
         self.commands.append(command)
+        owner = command_call_id(command)
+        if owner is not None:
+            self._by_call[owner].append(command)
         if (self._waiters or self._webhooks_aside) and not isinstance(command, MakeCall):
             # Placing a call gives no phone anything to see: what it waits for comes
             # with the call's webhooks, its flow's next command or its flow's wait.
@@ -320,8 +349,30 @@ class FakeKaphila:
                 self._refused[len(delivered) - 1] = reply.status
         if self._waiters:
             waiters, self._waiters = self._waiters, []
+            aside = self._webhooks_aside
+            in_order = self._wakes_in_order
             for waiter in waiters:
-                waiter.notify()
+                if type(waiter) is _Watch and not (in_order or waiter.handle.parked):
+                    # The flow it watches is busy (these webhooks may have woken it):
+                    # what the phone looks for comes with its next command, wait or
+                    # end, each a change; the webhooks change nothing it reads. (On a
+                    # loop that runs woken tasks in the order woken, the phone looks
+                    # right after its flow's step, in the same round: it is woken.)
+                    aside.append(waiter)
+                else:
+                    waiter.notify()
+        if self._wakes_in_order and self._webhooks_aside:
+            # There, the scheduler's round that delivers these webhooks has answered the
+            # playbacks it finished first: a phone whose flow awaits a command's answer
+            # is woken after that flow, and looks right after the flow's step, in the
+            # same round (a flow busy outside the call is still let be).
+            kept: list[_Watch] = []
+            for waiter in self._webhooks_aside:
+                if waiter.handle.waiting_for is not None:
+                    waiter.notify()
+                else:
+                    kept.append(waiter)
+            self._webhooks_aside = kept
 
     def _ended(self, handle: CallHandle) -> None:
         self._phones.pop(id(handle), None)
@@ -351,20 +402,15 @@ class FakeKaphila:
             for waiter in waiters:
                 waiter.notify()
         if self._webhooks_aside:
-            waiters, self._webhooks_aside = self._webhooks_aside, []
-            for waiter in waiters:
-                waiter.notify()
+            watches, self._webhooks_aside = self._webhooks_aside, []
+            for watch in watches:
+                watch.notify()
 
     async def changed(self, deadline: float = math.inf) -> bool:
         """Wait until something happens (a command, a webhook, a call's end): ``True``;
         or until the loop's clock reaches ``deadline`` first: ``False``."""
-        return await self._changed(deadline, webhooks=True)
-
-    async def _changed(self, deadline: float = math.inf, *, webhooks: bool) -> bool:
-        """``changed``; without ``webhooks``, a webhook delivered is no change until a
-        flow starts waiting (a command, a flow's wait, a call's end, an alarm is)."""
         waiter = Parking()
-        (self._waiters if webhooks else self._webhooks_aside).append(waiter)
+        self._waiters.append(waiter)
         if deadline == math.inf:
             await waiter.park()
             return True
@@ -381,6 +427,39 @@ class FakeKaphila:
         finally:
             self.host.disarm(ticket)
         return not late
+
+    def _be_patient(self) -> _Patience:
+        """A phone starts a wait that gives up after ``patience`` (loop) seconds;
+        ``_patient.discard`` it once it is over."""
+        wait = _Patience(self.host.loop_now() + self.patience)
+        self._patient.add(wait)
+        if wait.at < self._patience_at:
+            # The first, or one sooner than the armed alarm (the patience was lowered):
+            # the earlier alarm, when it rings, finds no wait due and rings no one.
+            self._patience_alarm(wait.at)
+        return wait
+
+    def _patience_alarm(self, at: float) -> None:
+        self._patience_at = at
+        self.host.alarm(at, partial(self._lose_patience, at))
+
+    def _lose_patience(self, armed_at: float) -> None:
+        """The patience alarm set for ``armed_at`` rings: the waits due then give up;
+        the alarm is set again for the next wait to give up, if it is not yet."""
+        if armed_at == self._patience_at:
+            self._patience_at = math.inf
+        due = max(armed_at, self.host.loop_now())
+        later = math.inf
+        late = False
+        for wait in self._patient:
+            if wait.at <= due:
+                wait.late = late = True
+            elif wait.at < later:
+                later = wait.at
+        if later < self._patience_at:
+            self._patience_alarm(later)
+        if late:
+            self._change()
 
     # -- the callee's actions, for its phone -------------------------------------------
 
@@ -452,19 +531,26 @@ class Phone:
 
     async def forwarded_to(self) -> str:
         """The number the flow forwards this call to."""
+        number = self._next_forward()
+        if number is None:
+            return await self._until(self._next_forward, "the flow to forward the call")
+        self.driven = True
+        return number
 
-        def forward() -> str | None:
-            forwards = [c for c in self._commands() if isinstance(c, ForwardCall)]
-            if len(forwards) > self._forwards:
-                self._forwards += 1
-                return forwards[self._forwards - 1].forward_number
-            return None
-
-        return await self._until(forward, "the flow to forward the call")
+    def _next_forward(self) -> str | None:
+        forwards = [c for c in self._commands() if isinstance(c, ForwardCall)]
+        if len(forwards) > self._forwards:
+            self._forwards += 1
+            return forwards[self._forwards - 1].forward_number
+        return None
 
     async def result(self) -> CallResult:
         """Let the call run to its end and return its result."""
-        return await self._until(lambda: self._handle.outcome, "the call to end")
+        outcome = self._handle.outcome
+        if outcome is None:
+            return await self._until(lambda: self._handle.outcome, "the call to end")
+        self.driven = True
+        return outcome
 
     async def turn(self) -> Turn:
         """Let the call go on until the flow waits for this caller, or the call ends.
@@ -547,17 +633,18 @@ class Phone:
 
     # -- driving ---------------------------------------------------------------------
 
-    def _commands(self) -> list[Command[Any]]:
+    def _commands(self) -> Sequence[Command[Any]]:
         return self._fake._sent_for(self._handle.call_id or "")
 
     def _utterances(self) -> list[str]:
         """What the flow said on this call so far (read on from where the last look
         stopped)."""
         commands = self._commands()
-        for command in commands[self._scanned :]:
-            if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
-                self._said.append(command.text or "")
-        self._scanned = len(commands)
+        if len(commands) > self._scanned:
+            for command in commands[self._scanned :]:
+                if isinstance(command, Voice) or (isinstance(command, Gather) and command.text):
+                    self._said.append(command.text or "")
+            self._scanned = len(commands)
         return self._said
 
     def _open_gather(self) -> Gather | None:
@@ -590,16 +677,8 @@ class Phone:
         self.driven = True
         fake = self._fake
         steps_at_start = len(fake.commands)
-        # One alarm for the whole wait, set at its first wait: patience counts from there.
-        late = False
-        ticket: int | None = None
-        give_up_at = math.inf
-
-        def give_up() -> None:
-            nonlocal late
-            late = True
-            fake._change()
-
+        # Patience counts from the first time it waits.
+        patience: _Patience | None = None
         try:
             while True:
                 found = check()
@@ -614,11 +693,10 @@ class Phone:
                         f"expected {expecting}, but the flow sent {MAX_STEPS} commands "
                         "without it: does it loop with no exit?\n" + self._transcript_so_far()
                     )
-                if late:
+                if patience is None:
+                    patience = fake._be_patient()
+                elif patience.late:
                     break
-                if ticket is None:
-                    give_up_at = fake.host.loop_now() + fake.patience
-                    ticket = fake.host.alarm(give_up_at, give_up)
                 call_id = self._handle.call_id or ""
                 gather_at = fake.provider.pending_gather_timeout(call_id)
                 if gather_at is None:
@@ -632,7 +710,9 @@ class Phone:
                     # with a command, a wait or its end, each a change: the webhooks
                     # meanwhile change nothing this loop reads (a gather starts with
                     # its command).
-                    await fake._changed(webhooks=parked)
+                    waiter = _Watch(self._handle)
+                    (fake._waiters if parked else fake._webhooks_aside).append(waiter)
+                    await waiter.park()
                     continue
                 if self._handle.awaiting_keys and fake.provider.quiet(call_id):
                     # Nothing but this caller can move it on.
@@ -642,7 +722,7 @@ class Phone:
                 # The flow may be waiting for this caller's keys: if nothing happens
                 # until just before the gather times out, it is.
                 wake = fake.host.loop_time(gather_at) - _EARLY
-                if wake >= give_up_at:
+                if wake >= patience.at:
                     await fake.changed()
                     continue
                 if await fake.changed(wake):
@@ -651,8 +731,8 @@ class Phone:
                     raise _stuck_error(expecting, self._handle.waiting_for)
                 raise _Stuck
         finally:
-            if ticket is not None:
-                fake.host.disarm(ticket)
+            if patience is not None:
+                fake._patient.discard(patience)
         what = self._handle.waiting_for
         raise AssertionError(
             f"expected {expecting}, but after {fake.patience:g} s the flow is "
