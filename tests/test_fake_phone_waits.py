@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from kaphila_flow import Call, events
-from kaphila_flow.testing import Callee, FakeKaphila
+from kaphila_flow.testing import Callee, FakeKaphila, KeyStep
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +140,40 @@ async def test_a_hang_up_while_the_flow_waits_for_keys_ends_the_wait_at_once() -
         result = await phone.result()  # the callee hangs up: no stuck wait, no patience
         assert (result.status, result.end_reason) == ("hung-up", "normal_hangup")
         assert EPOCH + 6 <= kaphila.now() < EPOCH + 8
+
+
+async def test_a_scripted_callee_answers_the_gather_itself_and_the_phone_waits_for_it() -> None:
+    """A callee scripted with keys is the caller acting: the flow waiting in its gather
+    is not stuck, and the phone lets the script's keys come at their time."""
+
+    async def flow(call: Call) -> str:
+        code = await call.gather("Your code?", num_digits=2, timeout=10)
+        await call.say(f"You entered {code}.")
+        return code
+
+    async with FakeKaphila() as kaphila:
+        phone = await kaphila.call(flow, callee=Callee(keys=(KeyStep("12", after=0.5),)))
+        assert await phone.hears() == "Your code?"
+        assert await phone.hears() == "You entered 12."
+        assert (await phone.result()).value == "12"
+        pressed = [
+            event.timestamp
+            for event, _ in kaphila.deliveries
+            if isinstance(event, events.DtmfReceived)
+        ]
+        assert len(pressed) == 2  # each key at its scripted moment, none by the test
+
+
+async def test_a_scripted_callee_done_with_its_keys_leaves_the_next_gather_to_the_test() -> None:
+    async def flow(call: Call) -> list[str]:
+        first = await call.gather("First?", num_digits=1, timeout=10)
+        second = await call.gather("Second?", num_digits=1, timeout=10)
+        return [first, second]
+
+    async with FakeKaphila() as kaphila:
+        phone = await kaphila.call(flow, callee=Callee(keys=(KeyStep("4", after=0.5),)))
+        assert [await phone.hears(), await phone.hears()] == ["First?", "Second?"]
+        with pytest.raises(AssertionError, match=STUCK):
+            await phone.result()  # the script has no key for the second gather
+        await phone.press("7")
+        assert (await phone.result()).value == ["4", "7"]

@@ -388,9 +388,10 @@ class Provider:
         return out
 
     def quiet(self, call_id: str) -> bool:
-        """Whether nothing of a call's is on its way out (no webhook queued)."""
+        """Whether nothing of a call's is on its way: no webhook queued, and nothing its
+        callee is about to do (a scripted key step or hang-up, keys pressed by hand)."""
         call = self.calls.get(call_id)
-        return call is None or call.queued == 0
+        return call is None or (call.queued == 0 and call.run.next_action(call.model) is None)
 
     def idle(self, call_id: str) -> bool:
         """Whether a live, answered call has nothing under way: no playback, no gather,
