@@ -27,10 +27,15 @@ async def chatty_then_slow(call: Call) -> str:
 
 
 async def test_a_flow_busy_longer_than_the_patience_fails_the_wait() -> None:
+    # The phone's patience is armed first; the call's answer is due at once (a round
+    # of the scheduler's own, after the dial's reply): the patience still runs out 60 s
+    # after the phone began to wait, not when the flow wakes up at 90 s.
     async with FakeKaphila(patience=60) as kaphila:
         phone = await kaphila.call(slow_greeting)
+        began = kaphila.now()
         with pytest.raises(AssertionError, match="after 60 s the flow is busy outside"):
             await phone.hears()
+        assert kaphila.now() - began == pytest.approx(60.0, abs=1e-6)
 
 
 async def test_a_flow_busy_for_less_than_the_patience_is_waited_for() -> None:
@@ -43,10 +48,13 @@ async def test_a_flow_busy_for_less_than_the_patience_is_waited_for() -> None:
 async def test_the_patience_counts_from_the_first_wait_not_from_each_wake() -> None:
     async with FakeKaphila(patience=30) as kaphila:
         phone = await kaphila.call(chatty_then_slow)
-        # The five playbacks wake the phone again and again; the 50 s sleep after them
-        # still outlasts a patience of 30 s counted from the first wait.
+        # The five playbacks wake the phone again and again, and each is a round of the
+        # scheduler's own; the 50 s sleep after them still outlasts a patience of 30 s
+        # counted from the first wait, and the one alarm rings exactly then.
+        began = kaphila.now()
         with pytest.raises(AssertionError, match="after 30 s"):
             await phone.forwarded_to()
+        assert kaphila.now() - began == pytest.approx(30.0, abs=1e-6)
 
 
 async def pauses(call: Call) -> str:
