@@ -274,11 +274,6 @@ class LoopTimer:
         """Whether an owner task runs this timer (it can be armed)."""
         return self._loop is not None
 
-    @property
-    def armed(self) -> bool:
-        """Whether it is set to fire at a time (``at``)."""
-        return self._handle is not None
-
     def bind(self) -> None:
         """The current asyncio task owns this timer from now on."""
         self._loop = asyncio.get_running_loop()

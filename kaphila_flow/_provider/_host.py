@@ -146,8 +146,7 @@ class ProviderHost:
         until the tick, spinning the loop)."""
         if due == math.inf:
             return math.inf
-        t0 = self._t0  # (``loop_time``, inline: asked at each move of the wake-up)
-        at = self.loop_time(due) if t0 is None else t0 + (due - self.origin) / self.speed
+        at = self.loop_time(due)
         ticks = self._ticks_per_second  # k / 1000 is the clock's own reading of tick k
         return math.ceil(at * ticks) / ticks if ticks else at
 
@@ -173,19 +172,14 @@ class ProviderHost:
         sleep = self._sleeper.scope
         if sleep is None:
             return
-        due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
-        if due is None or self._alarm_at < due:
-            due = self._alarm_at
+        due = self._next_due()
         if due <= self._last:
             # Due already: resume the scheduler (one step), rather than cancel its sleep.
             self._sleeper.wake()
             return
         if due != self._sleeping_until:
             self._sleeping_until = due
-            # (``_wake_at``, inline: trio's clock has no ticks to round to)
-            t0 = self._t0
-            assert t0 is not None  # (read by ``run``)
-            sleep.deadline = t0 + (due - self.origin) / self.speed
+            sleep.deadline = self._wake_at(due)
 
     def _round(self) -> None:
         """One round of the scheduler: let time pass, send what is due, ring alarms."""
@@ -211,9 +205,7 @@ class ProviderHost:
         if not self._armed:
             return  # a round is coming, or running: it reschedules at its end
         timer = self._timer
-        due = self.provider.next_deadline()  # (``_next_due``, inline: asked on each poke)
-        if due is None or self._alarm_at < due:
-            due = self._alarm_at
+        due = self._next_due()
         if due <= self._last:
             self._armed = False  # a round is coming: it reschedules at its end
             timer.soon(None, False)
@@ -322,8 +314,7 @@ class ProviderHost:
         """Carry out a request that answers at once (anything but a playback)."""
         now = self.now()
         reply = self.provider.handle(account, command, now)
-        self._flush(now)  # (``poke``, inline)
-        self._reschedule()
+        self.poke(now)
         return reply
 
     async def request(
@@ -335,9 +326,8 @@ class ProviderHost:
             now = self.now()
         reply: Any = self.provider.handle(account, command, now)
         # What the command emitted goes out before its answer comes back, as it may over
-        # HTTP; the scheduler wakes for what comes later (``poke``, inline).
-        self._flush(now)
-        self._reschedule()
+        # HTTP; the scheduler wakes for what comes later.
+        self.poke(now)
         if isinstance(reply, PendingPlayback):
             if not reply.finished:
                 self._playbacks[id(reply)] = parking = Parking()
